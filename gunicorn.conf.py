@@ -1,0 +1,19 @@
+"""gunicorn settings for TaskDriver; every value can be overridden on the command line.
+
+Sync workers: each request is short (one lock, one append, one fsync), so processes scale
+with cores without threads contending for the GIL. TaskDriver writes its own access log.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("TASKDRIVER_BIND", "127.0.0.1:3000")
+workers = int(os.environ.get("TASKDRIVER_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = 30  # a request stuck this long is killed and its worker replaced
+graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
+keepalive = 2
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+wsgi_app = "wsgi:app"

@@ -1,0 +1,38 @@
+"""TaskDriver: a self-hosted HTTP service that leases work to fleets of LLM agents."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Mapping[str, Any] | None = None,
+               clock: Callable[[], float] = time.time) -> Flask:
+    """Build an app: settings -> storage -> services -> HTTP layer -> CLI.
+
+    `config` holds TASKDRIVER_* overrides on top of the environment; `clock` lets tests move
+    time forward instead of sleeping through leases.
+    """
+    from . import api, cli
+    from .api.context import EXTENSION, Services
+    from .auth import Authenticator
+    from .config import Settings
+    from .service import TaskDriver
+    from .storage import open_storage
+
+    settings = Settings.from_env(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["TASKDRIVER_SETTINGS"] = settings
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    storage = open_storage(settings.resolved_storage_url, settings.fsync)
+    authenticator = Authenticator(storage, settings, clock)
+    app.extensions[EXTENSION] = Services(TaskDriver(storage, settings, clock), authenticator)
+    api.init_app(app)
+    cli.init_app(app)
+    authenticator.bootstrap_admin_token()
+    return app

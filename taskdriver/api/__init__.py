@@ -1,0 +1,49 @@
+"""The HTTP layer: flask-smorest Api, blueprints, error envelope and request plumbing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from .. import __version__
+from . import auth, errors, http, ops, projects, queue, task_types, tasks
+from .schemas import ErrorSchema
+
+BLUEPRINTS = (auth.blp, projects.blp, task_types.blp, tasks.blp, queue.blp, ops.blp)
+
+OPENAPI_CONFIG: dict[str, Any] = {
+    "API_TITLE": "TaskDriver",
+    "API_VERSION": __version__,
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "API_SPEC_OPTIONS": {
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer",
+                           "description": "An operator token or an agent session token"}}},
+        "security": [{"bearerAuth": []}],
+        "info": {"description": "Hands out work to fleets of LLM agents through leases."},
+    },
+}
+
+
+class TaskDriverApi(Api):
+    """flask-smorest's Api with TaskDriver's error envelope instead of its own."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        errors.init_app(self._app)
+
+
+def init_app(app: Flask) -> Api:
+    """Register every route, the error handlers and the per-request hooks."""
+    for key, value in OPENAPI_CONFIG.items():
+        app.config.setdefault(key, value)
+    api = TaskDriverApi(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    http.init_app(app)
+    return api

@@ -1,0 +1,74 @@
+"""Projects: list, create, read, update, delete, and their statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .context import driver, ok, page, principal
+from .schemas import (DeletedSchema, ProjectCreateArgs, ProjectListArgs, ProjectSchema,
+                      ProjectStatsSchema, ProjectUpdateArgs, envelope, stats_of)
+
+blp = Blueprint("projects", __name__, url_prefix="/api/projects",
+                description="Projects hold task types and a task queue")
+
+
+@blp.route("")
+class ProjectsView(MethodView):
+    @blp.arguments(ProjectListArgs, location="query")
+    @blp.response(200, envelope(ProjectSchema, many=True, paginated=True))
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List projects (an agent sees only its own)."""
+        views, total = driver().list_projects(principal(), args["status"], args["limit"],
+                                              args["offset"])
+        return page(views, total, args["limit"], args["offset"])
+
+    @blp.arguments(ProjectCreateArgs)
+    @blp.response(201, envelope(ProjectSchema))
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Create a project (operators only)."""
+        return ok(driver().create_project(principal(), **args))
+
+
+@blp.route("/<uuid:project_id>")
+class ProjectView(MethodView):
+    @blp.response(200, envelope(ProjectSchema))
+    def get(self, project_id: UUID) -> dict[str, Any]:
+        """Read a project with its task counts."""
+        return ok(driver().get_project(principal(), str(project_id)))
+
+    @blp.arguments(ProjectUpdateArgs)
+    @blp.response(200, envelope(ProjectSchema))
+    def put(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
+        """Change some fields of a project; `config` merges key by key (operators only)."""
+        return ok(driver().update_project(principal(), str(project_id), args))
+
+    @blp.response(200, envelope(DeletedSchema))
+    def delete(self, project_id: UUID) -> dict[str, Any]:
+        """Delete a project, its task types, tasks and agent sessions (operators only)."""
+        driver().delete_project(principal(), str(project_id))
+        return ok({"id": str(project_id), "deleted": True})
+
+
+@blp.route("/<uuid:project_id>/stats")
+@blp.response(200, envelope(ProjectStatsSchema))
+def project_stats(project_id: UUID) -> dict[str, Any]:
+    """Queue depth, working agents and the last hour's outcomes."""
+    stats = driver().project_stats(principal(), str(project_id))
+    recent = stats.recent
+    project = stats.view.project
+    return ok({
+        "project": {"id": project.id, "name": project.name,
+                    "stats": stats_of(stats.view.counts)},
+        "queue_depth": stats.queue_depth,
+        "active_agents": stats.active_agents,
+        "recent_activity": {
+            "tasks_completed_last_hour": recent.completed,
+            "tasks_failed_last_hour": recent.failed,
+            "average_task_duration": round(recent.completed_duration_total / recent.completed, 3)
+            if recent.completed else 0,
+        },
+    })

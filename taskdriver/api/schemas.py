@@ -1,0 +1,423 @@
+"""Marshmallow schemas: request validation, response shapes, and the OpenAPI document.
+
+Request schemas load camelCase JSON into snake_case keyword arguments for the service;
+response schemas dump the domain records. flask-smorest documents both from here, so the
+OpenAPI document cannot drift from what the routes really accept and return.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ..models import (MAX_MINUTES, MAX_RETRIES_LIMIT, MIN_MINUTES, AttemptStatus,
+                      DuplicateHandling,
+                      ProjectStatus, TaskStatus)
+from ..templates import VARIABLE_NAME
+
+PROJECT_NAME = validate.Regexp(
+    r"^[A-Za-z0-9_-]+$",
+    error="Project name can only contain letters, numbers, hyphens, and underscores")
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9_.@:-]{1,100}$"
+AGENT_NAME = validate.Regexp(
+    AGENT_NAME_PATTERN,
+    error="Agent name must be 1-100 letters, numbers or _ . @ : -")
+TASK_TYPE_NAME = validate.Regexp(
+    r"^[A-Za-z0-9_.:-]+$",
+    error="Task type name can only contain letters, numbers and _ . : -")
+MINUTES = validate.Range(min=MIN_MINUTES, max=MAX_MINUTES)
+RETRIES = validate.Range(min=0, max=MAX_RETRIES_LIMIT)
+TEXT_LIMIT = 1_000_000
+
+
+def _text(required: bool = False, max_length: int = TEXT_LIMIT, **kwargs: Any) -> fields.Str:
+    return fields.Str(required=required, validate=validate.Length(max=max_length), **kwargs)
+
+
+def _minutes(**kwargs: Any) -> fields.Float:
+    return fields.Float(validate=MINUTES, allow_nan=False, **kwargs)
+
+
+class Timestamp(fields.Field):
+    """POSIX seconds dumped as RFC 3339 UTC with milliseconds and a `Z`."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        moment = datetime.fromtimestamp(value, timezone.utc)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def _jsonschema_type_mapping(self) -> dict[str, str]:
+        return {"type": "string", "format": "date-time"}
+
+
+def to_rfc3339(value: float) -> str:
+    """Format POSIX seconds as the API formats every time."""
+    return Timestamp()._serialize(value, None, None) or ""
+
+
+class StringMap(fields.Dict):
+    """A JSON object of string to string (template variables)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(keys=fields.Str(validate=validate.Regexp(
+            VARIABLE_NAME, error="Variable names are 1-100 letters, numbers or _ . -")),
+            values=fields.Str(validate=validate.Length(max=TEXT_LIMIT)), **kwargs)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+class LoginArgs(Schema):
+    agent_name = fields.Str(required=True, data_key="agentName", validate=AGENT_NAME)
+    project_id = fields.Str(required=True, data_key="projectId",
+                            validate=validate.Length(min=1, max=100),
+                            metadata={"description": "The project's id, or its name"})
+    agent_key = fields.Str(data_key="agentKey", validate=validate.Length(max=1000))
+
+
+class ExtendSessionArgs(Schema):
+    extend_by = fields.Int(required=True, data_key="extendBy",
+                           validate=validate.Range(min=1, max=86400))
+
+
+class ProjectConfigArgs(Schema):
+    default_max_retries = fields.Int(data_key="defaultMaxRetries", validate=RETRIES)
+    default_lease_duration_minutes = _minutes(data_key="defaultLeaseDurationMinutes")
+    reaper_interval_minutes = _minutes(data_key="reaperIntervalMinutes")
+
+
+class ProjectCreateArgs(Schema):
+    name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), PROJECT_NAME])
+    description = _text(load_default="")
+    instructions = _text(load_default="")
+    config = fields.Nested(ProjectConfigArgs, load_default=dict)
+
+
+class ProjectUpdateArgs(Schema):
+    name = fields.Str(validate=[validate.Length(min=1, max=100), PROJECT_NAME])
+    description = _text()
+    instructions = _text()
+    status = fields.Str(validate=validate.OneOf([s.value for s in ProjectStatus]))
+    config = fields.Nested(ProjectConfigArgs)
+
+
+class Paging(Schema):
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+class ProjectListArgs(Paging):
+    status = fields.Str(load_default="active", validate=validate.OneOf(
+        ["active", "closed", "all"]))
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=100))
+
+
+class TaskTypeCreateArgs(Schema):
+    name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
+    template = _text(allow_none=True)
+    variables = fields.List(fields.Str(validate=validate.Regexp(
+        VARIABLE_NAME, error="Variable names are 1-100 letters, numbers or _ . -")),
+        validate=validate.Length(max=1000))
+    duplicate_handling = fields.Str(data_key="duplicateHandling", validate=validate.OneOf(
+        [d.value for d in DuplicateHandling]))
+    max_retries = fields.Int(data_key="maxRetries", validate=RETRIES)
+    lease_duration_minutes = _minutes(data_key="leaseDurationMinutes")
+
+
+class TaskTypeUpdateArgs(TaskTypeCreateArgs):
+    name = fields.Str(validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
+
+
+class TaskArgs(Schema):
+    type_id = fields.UUID(data_key="typeId", allow_none=True)
+    instructions = _text(allow_none=True)
+    variables = StringMap()
+    batch_id = fields.Str(data_key="batchId", allow_none=True,
+                          validate=validate.Length(min=1, max=200))
+
+
+class TaskUpdateArgs(Schema):
+    instructions = _text(allow_none=True)
+    variables = StringMap()
+    batch_id = fields.Str(data_key="batchId", allow_none=True,
+                          validate=validate.Length(min=1, max=200))
+
+
+class BulkTaskArgs(Schema):
+    tasks = fields.List(fields.Dict(), required=True,
+                        validate=validate.Length(min=1, max=1000),
+                        metadata={"description": "Task bodies as for a single create; each "
+                                                 "is validated and created on its own"})
+    batch_id = fields.Str(data_key="batchId", allow_none=True,
+                          validate=validate.Length(min=1, max=200))
+
+
+class TaskListArgs(Paging):
+    status = fields.Str(validate=validate.OneOf([s.value for s in TaskStatus]))
+    assigned_to = fields.Str(data_key="assignedTo", validate=validate.Length(max=100))
+    batch_id = fields.Str(data_key="batchId", validate=validate.Length(max=200))
+    type_id = fields.UUID(data_key="typeId")
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class NextTaskArgs(Schema):
+    project_id = fields.Str(data_key="projectId", validate=validate.Length(min=1, max=100),
+                            metadata={"description": "Project id or name; an agent session "
+                                                     "may omit it"})
+
+
+class AgentNameArg(Schema):
+    agent_name = fields.Str(data_key="agentName", validate=AGENT_NAME)
+
+
+class CompleteArgs(AgentNameArg):
+    result = fields.Raw(allow_none=True)
+    outputs = fields.Raw(allow_none=True)
+
+
+class FailArgs(AgentNameArg):
+    error = _text(required=True)
+    can_retry = fields.Bool(data_key="canRetry", load_default=True)
+
+
+class ExtendLeaseArgs(AgentNameArg):
+    extension_minutes = _minutes(required=True, data_key="extensionMinutes")
+
+
+def validate_agent_name(name: str) -> None:
+    """Check a path agent name like a body one (422 with the same message)."""
+    try:
+        AGENT_NAME(name)
+    except ValidationError as exc:
+        raise ValidationError({"agentName": exc.messages}) from None
+
+
+# -- responses ------------------------------------------------------------------------------
+
+class StatsSchema(Schema):
+    total_tasks = fields.Int(data_key="totalTasks")
+    completed_tasks = fields.Int(data_key="completedTasks")
+    failed_tasks = fields.Int(data_key="failedTasks")
+    queued_tasks = fields.Int(data_key="queuedTasks")
+    running_tasks = fields.Int(data_key="runningTasks")
+
+
+def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
+    """Task counts by status in the shape of `StatsSchema`."""
+    return {"total_tasks": sum(counts.values()),
+            "completed_tasks": counts[TaskStatus.COMPLETED],
+            "failed_tasks": counts[TaskStatus.FAILED],
+            "queued_tasks": counts[TaskStatus.QUEUED],
+            "running_tasks": counts[TaskStatus.RUNNING]}
+
+
+class ProjectConfigSchema(Schema):
+    default_max_retries = fields.Int(data_key="defaultMaxRetries")
+    default_lease_duration_minutes = fields.Float(data_key="defaultLeaseDurationMinutes")
+    reaper_interval_minutes = fields.Float(data_key="reaperIntervalMinutes")
+
+
+class ProjectSchema(Schema):
+    """Dumps a `service.ProjectView`."""
+
+    id = fields.Str(attribute="project.id")
+    name = fields.Str(attribute="project.name")
+    description = fields.Str(attribute="project.description")
+    instructions = fields.Str(attribute="project.instructions")
+    status = fields.Enum(ProjectStatus, by_value=True, attribute="project.status")
+    created_at = Timestamp(data_key="createdAt", attribute="project.created_at")
+    updated_at = Timestamp(data_key="updatedAt", attribute="project.updated_at")
+    config = fields.Nested(ProjectConfigSchema, attribute="project.config")
+    stats = fields.Function(lambda view: StatsSchema().dump(stats_of(view.counts)),
+                            metadata={"type": "object"})
+
+
+class TaskTypeSchema(Schema):
+    id = fields.Str()
+    project_id = fields.Str(data_key="projectId")
+    name = fields.Str()
+    template = fields.Str(allow_none=True)
+    variables = fields.List(fields.Str())
+    duplicate_handling = fields.Enum(DuplicateHandling, by_value=True,
+                                     data_key="duplicateHandling")
+    max_retries = fields.Int(data_key="maxRetries", allow_none=True)
+    lease_duration_minutes = fields.Float(data_key="leaseDurationMinutes", allow_none=True)
+    created_at = Timestamp(data_key="createdAt")
+    updated_at = Timestamp(data_key="updatedAt")
+
+
+class AttemptSchema(Schema):
+    id = fields.Str()
+    agent_name = fields.Str(data_key="agentName")
+    started_at = Timestamp(data_key="startedAt")
+    ended_at = Timestamp(data_key="endedAt", allow_none=True)
+    status = fields.Enum(AttemptStatus, by_value=True)
+    result = fields.Raw(allow_none=True)
+    error = fields.Str(allow_none=True)
+
+
+class TaskSchema(Schema):
+    id = fields.Str()
+    project_id = fields.Str(data_key="projectId")
+    type_id = fields.Str(data_key="typeId", allow_none=True)
+    instructions = fields.Str()
+    variables = fields.Dict(keys=fields.Str(), values=fields.Str())
+    batch_id = fields.Str(data_key="batchId", allow_none=True)
+    status = fields.Enum(TaskStatus, by_value=True)
+    assigned_to = fields.Str(data_key="assignedTo", allow_none=True)
+    assigned_at = Timestamp(data_key="assignedAt", allow_none=True)
+    lease_expires_at = Timestamp(data_key="leaseExpiresAt", allow_none=True)
+    retry_count = fields.Int(data_key="retryCount")
+    max_retries = fields.Int(data_key="maxRetries")
+    result = fields.Raw(allow_none=True)
+    outputs = fields.Raw(allow_none=True)
+    error = fields.Str(allow_none=True)
+    attempts = fields.List(fields.Nested(AttemptSchema))
+    created_at = Timestamp(data_key="createdAt")
+    updated_at = Timestamp(data_key="updatedAt")
+    completed_at = Timestamp(data_key="completedAt", allow_none=True)
+
+
+class SessionSchema(Schema):
+    session_id = fields.Str(data_key="sessionId")
+    role = fields.Str()
+    agent_name = fields.Str(data_key="agentName", allow_none=True)
+    project_id = fields.Str(data_key="projectId", allow_none=True)
+    created_at = Timestamp(data_key="createdAt", allow_none=True)
+    expires_at = Timestamp(data_key="expiresAt", allow_none=True)
+    last_activity = Timestamp(data_key="lastActivity", allow_none=True)
+
+
+class LoginSchema(Schema):
+    session_id = fields.Str(data_key="sessionId")
+    token = fields.Str()
+    expires_at = Timestamp(data_key="expiresAt")
+    agent_name = fields.Str(data_key="agentName")
+    project_id = fields.Str(data_key="projectId")
+
+
+class LogoutSchema(Schema):
+    logged_out = fields.Bool(data_key="loggedOut")
+
+
+class DeletedSchema(Schema):
+    id = fields.Str()
+    deleted = fields.Bool()
+
+
+class RecentActivitySchema(Schema):
+    tasks_completed_last_hour = fields.Int(data_key="tasksCompletedLastHour")
+    tasks_failed_last_hour = fields.Int(data_key="tasksFailedLastHour")
+    average_task_duration = fields.Float(data_key="averageTaskDuration",
+                                         metadata={"description": "Seconds"})
+
+
+class StatsProjectSchema(Schema):
+    id = fields.Str()
+    name = fields.Str()
+    stats = fields.Nested(StatsSchema)
+
+
+class ProjectStatsSchema(Schema):
+    project = fields.Nested(StatsProjectSchema)
+    queue_depth = fields.Int(data_key="queueDepth")
+    active_agents = fields.Int(data_key="activeAgents")
+    recent_activity = fields.Nested(RecentActivitySchema, data_key="recentActivity")
+
+
+class BulkResultSchema(Schema):
+    tasks_created = fields.Int(data_key="tasksCreated")
+    duplicates = fields.Int()
+    errors = fields.List(fields.Dict())
+    created_tasks = fields.List(fields.Nested(TaskSchema), data_key="createdTasks")
+
+
+class BatchSchema(Schema):
+    batch_id = fields.Str(data_key="batchId")
+    total = fields.Int()
+    queued = fields.Int()
+    running = fields.Int()
+    completed = fields.Int()
+    failed = fields.Int()
+    done = fields.Bool()
+
+
+class AgentLeaseSchema(Schema):
+    agent_name = fields.Str(data_key="agentName")
+    task_id = fields.Str(data_key="taskId", attribute="task.id")
+    assigned_at = Timestamp(data_key="assignedAt", attribute="task.assigned_at")
+    lease_expires_at = Timestamp(data_key="leaseExpiresAt", attribute="task.lease_expires_at")
+    status = fields.Str(attribute="task.status.value")
+
+
+class PeekSchema(Schema):
+    project_id = fields.Str(data_key="projectId")
+    tasks_available = fields.Int(data_key="tasksAvailable")
+
+
+class NextTaskSchema(Schema):
+    task = fields.Nested(TaskSchema, allow_none=True)
+    agent_name = fields.Str(data_key="agentName")
+
+
+class ReclaimSchema(Schema):
+    reclaimed_tasks = fields.Int(data_key="reclaimedTasks", attribute="tasks")
+    cleaned_agents = fields.Int(data_key="cleanedAgents", attribute="agents")
+
+
+class PaginationSchema(Schema):
+    total = fields.Int()
+    limit = fields.Int()
+    offset = fields.Int()
+
+
+class ValidationDetailSchema(Schema):
+    field = fields.Str()
+    message = fields.Str()
+    value = fields.Raw(allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """The error envelope every status >= 400 carries."""
+
+    success = fields.Bool(dump_default=False)
+    error = fields.Str()
+    timestamp = fields.Str()
+    correlation_id = fields.Str(data_key="correlationId")
+    validation_details = fields.List(fields.Nested(ValidationDetailSchema),
+                                     data_key="validationDetails")
+
+
+_ENVELOPES: dict[tuple[str, bool, bool], type[Schema]] = {}
+
+
+def envelope(schema: type[Schema], many: bool = False, paginated: bool = False
+             ) -> type[Schema]:
+    """The success envelope `{success, data[, pagination]}` around a schema."""
+    key = (schema.__name__, many, paginated)
+    if key not in _ENVELOPES:
+        members: dict[str, fields.Field] = {
+            "success": fields.Bool(dump_default=True),
+            "data": fields.Nested(schema, many=many, allow_none=True),
+            "error": fields.Str(metadata={"description": "Only when success is false"}),
+        }
+        if paginated:
+            members["pagination"] = fields.Nested(PaginationSchema)
+        base = schema.__name__.removesuffix("Schema")
+        name = f"{base}{'List' if many else ''}{'Page' if paginated else ''}Envelope"
+        _ENVELOPES[key] = Schema.from_dict(members, name=name)
+    return _ENVELOPES[key]
+
+
+class StorageHealthSchema(Schema):
+    healthy = fields.Bool()
+    provider = fields.Str()
+
+
+class HealthSchema(Schema):
+    status = fields.Str()
+    timestamp = Timestamp()
+    uptime = fields.Float(metadata={"description": "Seconds since this worker started"})
+    version = fields.Str()
+    storage = fields.Nested(StorageHealthSchema)

@@ -1,0 +1,50 @@
+"""Task types: prompt templates with their retry, lease and duplicate rules."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .context import driver, ok, principal
+from .schemas import (DeletedSchema, TaskTypeCreateArgs, TaskTypeSchema, TaskTypeUpdateArgs,
+                      envelope)
+
+blp = Blueprint("task_types", __name__, url_prefix="/api",
+                description="Task types: templates and queue rules for tasks")
+
+
+@blp.route("/projects/<uuid:project_id>/task-types")
+class TaskTypesView(MethodView):
+    @blp.response(200, envelope(TaskTypeSchema, many=True))
+    def get(self, project_id: UUID) -> dict[str, Any]:
+        """List a project's task types, oldest first."""
+        return ok(driver().list_task_types(principal(), str(project_id)))
+
+    @blp.arguments(TaskTypeCreateArgs)
+    @blp.response(201, envelope(TaskTypeSchema))
+    def post(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
+        """Create a task type; `variables` default to the template's placeholders."""
+        return ok(driver().create_task_type(principal(), str(project_id), args))
+
+
+@blp.route("/task-types/<uuid:type_id>")
+class TaskTypeView(MethodView):
+    @blp.response(200, envelope(TaskTypeSchema))
+    def get(self, type_id: UUID) -> dict[str, Any]:
+        """Read a task type."""
+        return ok(driver().get_task_type(principal(), str(type_id)))
+
+    @blp.arguments(TaskTypeUpdateArgs)
+    @blp.response(200, envelope(TaskTypeSchema))
+    def put(self, args: dict[str, Any], type_id: UUID) -> dict[str, Any]:
+        """Change some fields of a task type (existing tasks keep theirs)."""
+        return ok(driver().update_task_type(principal(), str(type_id), args))
+
+    @blp.response(200, envelope(DeletedSchema))
+    def delete(self, type_id: UUID) -> dict[str, Any]:
+        """Delete a task type no queued or running task uses."""
+        driver().delete_task_type(principal(), str(type_id))
+        return ok({"id": str(type_id), "deleted": True})

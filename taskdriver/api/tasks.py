@@ -1,0 +1,114 @@
+"""Tasks: create (one or in bulk), list, read, update, delete, retry, and batch progress."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import ValidationError
+
+from ..models import TaskStatus
+from ..service import TaskSpec
+from ..storage import TaskFilter
+from .context import driver, ok, page, principal
+from .errors import validation_details
+from .schemas import (BatchSchema, BulkResultSchema, BulkTaskArgs, DeletedSchema, TaskArgs,
+                      TaskListArgs, TaskSchema, TaskUpdateArgs, envelope)
+
+blp = Blueprint("tasks", __name__, url_prefix="/api", description="Tasks and batches")
+
+
+def _spec(args: dict[str, Any]) -> TaskSpec:
+    type_id = args.get("type_id")
+    return TaskSpec(type_id=str(type_id) if type_id else None,
+                    instructions=args.get("instructions"), variables=args.get("variables"),
+                    batch_id=args.get("batch_id"))
+
+
+@blp.route("/projects/<uuid:project_id>/tasks")
+class TasksView(MethodView):
+    @blp.arguments(TaskListArgs, location="query")
+    @blp.response(200, envelope(TaskSchema, many=True, paginated=True))
+    def get(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
+        """List tasks oldest first, filtered by status, agent, batch or type."""
+        task_filter = TaskFilter(
+            status=TaskStatus(args["status"]) if "status" in args else None,
+            assigned_to=args.get("assigned_to"), batch_id=args.get("batch_id"),
+            type_id=str(args["type_id"]) if "type_id" in args else None)
+        tasks, total = driver().list_tasks(principal(), str(project_id), task_filter,
+                                           args["limit"], args["offset"])
+        return page(tasks, total, args["limit"], args["offset"])
+
+    @blp.arguments(TaskArgs)
+    @blp.response(201, envelope(TaskSchema))
+    @blp.alt_response(200, schema=envelope(TaskSchema),
+                      description="An identical task exists and the type ignores duplicates")
+    def post(self, args: dict[str, Any], project_id: UUID) -> Any:
+        """Create a task; a template type renders its instructions from the variables."""
+        task, created = driver().create_task(principal(), str(project_id), _spec(args))
+        return ok(task), 201 if created else 200
+
+
+@blp.route("/projects/<uuid:project_id>/tasks/bulk", methods=["POST"])
+@blp.arguments(BulkTaskArgs)
+@blp.response(201, envelope(BulkResultSchema))
+def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
+    """Create up to 1,000 tasks in one commit; each item is created or refused on its own."""
+    items: list[tuple[int, TaskSpec]] = []
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(args["tasks"]):
+        try:
+            item = TaskArgs().load(raw)
+        except ValidationError as exc:
+            details = validation_details(exc.messages, raw)
+            errors.append({"index": index, "validationDetails": details, "error":
+                           "Validation failed: " + "; ".join(
+                               f"{d['field']}: {d['message']}" for d in details)})
+            continue
+        if "batch_id" not in item:
+            item["batch_id"] = args.get("batch_id")
+        items.append((index, _spec(item)))
+    outcome = driver().create_tasks(principal(), str(project_id), items)
+    return ok({"tasks_created": len(outcome.created), "duplicates": outcome.duplicates,
+               "errors": sorted(errors + outcome.errors, key=lambda e: e["index"]),
+               "created_tasks": outcome.created}), 201
+
+
+@blp.route("/tasks/<uuid:task_id>")
+class TaskView(MethodView):
+    @blp.response(200, envelope(TaskSchema))
+    def get(self, task_id: UUID) -> dict[str, Any]:
+        """Read a task with its attempt history."""
+        return ok(driver().get_task(principal(), str(task_id)))
+
+    @blp.arguments(TaskUpdateArgs)
+    @blp.response(200, envelope(TaskSchema))
+    def put(self, args: dict[str, Any], task_id: UUID) -> dict[str, Any]:
+        """Change a queued task's instructions, variables or batch."""
+        return ok(driver().update_task(principal(), str(task_id), _spec(args),
+                                       batch_given="batch_id" in args))
+
+    @blp.response(200, envelope(DeletedSchema))
+    def delete(self, task_id: UUID) -> dict[str, Any]:
+        """Delete a task that is not running."""
+        driver().delete_task(principal(), str(task_id))
+        return ok({"id": str(task_id), "deleted": True})
+
+
+@blp.route("/tasks/<uuid:task_id>/retry", methods=["POST"])
+@blp.response(200, envelope(TaskSchema))
+def retry_task(task_id: UUID) -> dict[str, Any]:
+    """Requeue a failed task with a fresh retry budget (operators only)."""
+    return ok(driver().retry_task(principal(), str(task_id)))
+
+
+@blp.route("/projects/<uuid:project_id>/batches/<string:batch_id>")
+@blp.response(200, envelope(BatchSchema))
+def batch(project_id: UUID, batch_id: str) -> dict[str, Any]:
+    """Progress of a batch: counts by status, `done` when nothing is queued or running."""
+    counts = driver().batch_counts(principal(), str(project_id), batch_id)
+    return ok({"batch_id": batch_id, "total": sum(counts.values()),
+               **{status.value: count for status, count in counts.items()},
+               "done": not (counts[TaskStatus.QUEUED] or counts[TaskStatus.RUNNING])})

@@ -1,0 +1,150 @@
+"""Bearer tokens: operator tokens, agent sessions, sliding expiry.
+
+A token is 32 random bytes (URL-safe base64); storage only ever sees its SHA-256. Sessions
+live in storage, so every gunicorn worker and every restart sees the same ones, and a
+logout takes effect everywhere at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from .access import require_project
+from .config import Settings
+from .errors import Forbidden, NotFound, Unauthenticated
+from .models import Principal, Role, Session
+from .storage import Storage
+
+TOKEN_BYTES = 32
+ADMIN_TOKEN_FILE = "admin.token"
+MAX_TOUCH_INTERVAL_SECONDS = 60.0
+
+log = logging.getLogger(__name__)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Authenticator:
+    """Logs agents in and out and tells who a bearer token belongs to."""
+
+    def __init__(self, storage: Storage, settings: Settings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.now = clock
+        # Sliding expiry without a storage write per request: a session's activity is
+        # persisted at most this often, which moves its expiry by at most this much.
+        self.touch_interval = min(MAX_TOUCH_INTERVAL_SECONDS, settings.session_ttl / 10)
+
+    def mint_admin_token(self) -> str:
+        """Create an operator token; only its hash is kept."""
+        token = new_token()
+        with self.storage.global_tx() as tx:
+            tx.add_admin_token(hash_token(token), self.now())
+        return token
+
+    def bootstrap_admin_token(self) -> Path | None:
+        """On first start with no operator token anywhere, mint one into the data dir.
+
+        Returns the file written, or None when a token already exists. Runs under the global
+        section so that of several workers starting at once only one mints.
+        """
+        if self.settings.admin_token:
+            return None
+        path = self.settings.data_dir / ADMIN_TOKEN_FILE
+        with self.storage.global_tx() as tx:
+            if tx.admin_token_count() > 0:
+                return None
+            token = new_token()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(token + "\n")
+            tx.add_admin_token(hash_token(token), self.now())
+        log.warning("minted the first operator token into %s (mode 0600)", path)
+        return path
+
+    def login(self, agent_name: str, project_ref: str, agent_key: str | None
+              ) -> tuple[Session, str]:
+        """Open a session for an agent name in one project; returns it with its token."""
+        expected = self.settings.agent_key
+        if expected is not None and not hmac.compare_digest(
+                (agent_key or "").encode(), expected.encode()):
+            raise Unauthenticated("Invalid agent key")
+        now = self.now()
+        token = new_token()
+        with self.storage.global_tx() as tx:
+            project = tx.get_project(project_ref) or tx.project_by_name(project_ref)
+            if project is None:
+                raise NotFound("Project not found")
+            session = Session(id=str(uuid.uuid4()), token_hash=hash_token(token),
+                              agent_name=agent_name, project_id=project.id, created_at=now,
+                              expires_at=now + self.settings.session_ttl, last_activity=now)
+            tx.put_session(session)
+        return session, token
+
+    def authenticate(self, token: str | None) -> Principal:
+        """The principal behind a bearer token; slides an agent session's expiry."""
+        if not token:
+            raise Unauthenticated()
+        env_token = self.settings.admin_token
+        if env_token and hmac.compare_digest(token.encode(), env_token.encode()):
+            return Principal(Role.ADMIN)
+        token_hash = hash_token(token)
+        now = self.now()
+        with self.storage.global_tx() as tx:
+            if tx.has_admin_token(token_hash):
+                return Principal(Role.ADMIN)
+            session = tx.session_by_token_hash(token_hash)
+            if session is None:
+                raise Unauthenticated("Invalid or expired token")
+            if session.expires_at <= now:
+                tx.delete_session(session.id)
+                raise Unauthenticated("Invalid or expired token")
+            if now - session.last_activity >= self.touch_interval:
+                session = replace(session, last_activity=now,
+                                  expires_at=max(session.expires_at,
+                                                 now + self.settings.session_ttl))
+                tx.put_session(session)
+        return Principal(Role.AGENT, session)
+
+    def logout(self, principal: Principal) -> None:
+        """End an agent session; its token fails from now on."""
+        if principal.session is None:
+            raise Forbidden("Operator tokens have no session to log out of")
+        with self.storage.global_tx() as tx:
+            tx.delete_session(principal.session.id)
+
+    def extend(self, principal: Principal, seconds: int) -> Session:
+        """Push an agent session's expiry out by `seconds`."""
+        if principal.session is None:
+            raise Forbidden("Operator tokens do not expire")
+        with self.storage.global_tx() as tx:
+            session = tx.session_by_token_hash(principal.session.token_hash)
+            if session is None:
+                raise Unauthenticated("Invalid or expired token")
+            require_project(principal, session.project_id)
+            session = replace(session, expires_at=session.expires_at + seconds,
+                              last_activity=self.now())
+            tx.put_session(session)
+        return session
+
+    def active_sessions(self) -> int:
+        """Sessions that have not expired."""
+        now = self.now()
+        with self.storage.global_tx() as tx:
+            return sum(1 for s in tx.sessions() if s.expires_at > now)

@@ -1,0 +1,62 @@
+"""`flask --app taskdriver taskdriver …`: operator commands and the lease reaper."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from .api.context import services
+from .models import Principal, Role
+
+group = AppGroup("taskdriver", help="TaskDriver operator commands.")
+OPERATOR = Principal(Role.ADMIN)
+
+
+@group.command("create-admin-token")
+def create_admin_token() -> None:
+    """Mint an operator token and print it once (only its hash is stored)."""
+    click.echo(services().authenticator.mint_admin_token())
+
+
+@group.command("create-project")
+@click.argument("name")
+@click.option("--description", default="", help="What the project is for.")
+@click.option("--instructions", default="", help="Instructions every agent should follow.")
+def create_project(name: str, description: str, instructions: str) -> None:
+    """Create a project and print its id."""
+    view = services().driver.create_project(OPERATOR, name, description, instructions)
+    click.echo(view.project.id)
+
+
+@group.command("list-projects")
+@click.option("--status", type=click.Choice(["active", "closed", "all"]), default="all")
+def list_projects(status: str) -> None:
+    """Print one line per project: id, name, status and task counts."""
+    views, _ = services().driver.list_projects(OPERATOR, status, 10**9, 0)
+    for view in views:
+        counts = " ".join(f"{s.value}={n}" for s, n in view.counts.items())
+        click.echo(f"{view.project.id}\t{view.project.name}\t"
+                   f"{view.project.status.value}\t{counts}")
+
+
+@group.command("reap")
+@click.option("--project", "project_ids", multiple=True, help="Only this project (by id).")
+@click.option("--loop", is_flag=True, help="Keep reaping until interrupted.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between rounds with --loop.")
+def reap(project_ids: tuple[str, ...], loop: bool, interval: float) -> None:
+    """Reclaim expired leases (every project by default); made for cron."""
+    driver = services().driver
+    while True:
+        reclaimed = driver.reap(list(project_ids) or None)
+        click.echo(f"reclaimedTasks={reclaimed.tasks} cleanedAgents={reclaimed.agents}")
+        if not loop:
+            return
+        time.sleep(interval)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(group)

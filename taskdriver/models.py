@@ -1,0 +1,145 @@
+"""The nouns of TaskDriver: statuses as str-Enums and immutable records.
+
+Records are frozen so that a rule can never change a stored object behind the storage
+backend's back: every change is a new record handed to `put_*`, which keeps indexes right.
+Times are POSIX seconds (floats); the API layer formats them as RFC 3339.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_LEASE_DURATION_MINUTES = 10.0
+DEFAULT_REAPER_INTERVAL_MINUTES = 1.0
+MIN_MINUTES = 0.05
+MAX_MINUTES = 1440.0
+MAX_RETRIES_LIMIT = 100
+
+
+class ProjectStatus(str, Enum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class TaskStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class AttemptStatus(str, Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+
+class DuplicateHandling(str, Enum):
+    ALLOW = "allow"
+    IGNORE = "ignore"
+    FAIL = "fail"
+
+
+class Role(str, Enum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectConfig:
+    default_max_retries: int = DEFAULT_MAX_RETRIES
+    default_lease_duration_minutes: float = DEFAULT_LEASE_DURATION_MINUTES
+    reaper_interval_minutes: float = DEFAULT_REAPER_INTERVAL_MINUTES
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: str
+    name: str
+    description: str
+    instructions: str
+    status: ProjectStatus
+    config: ProjectConfig
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskType:
+    id: str
+    project_id: str
+    name: str
+    template: str | None
+    variables: tuple[str, ...]
+    duplicate_handling: DuplicateHandling
+    max_retries: int | None
+    lease_duration_minutes: float | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    id: str
+    agent_name: str
+    started_at: float
+    ended_at: float | None = None
+    status: AttemptStatus = AttemptStatus.RUNNING
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One unit of work. `seq` is its place in the project's FIFO, fixed at creation."""
+
+    id: str
+    project_id: str
+    seq: int
+    type_id: str | None
+    instructions: str
+    variables: dict[str, str]
+    batch_id: str | None
+    status: TaskStatus
+    max_retries: int
+    created_at: float
+    updated_at: float
+    duplicate_key: str | None = None
+    retry_count: int = 0
+    assigned_to: str | None = None
+    assigned_at: float | None = None
+    lease_expires_at: float | None = None
+    result: Any = None
+    outputs: Any = None
+    error: str | None = None
+    completed_at: float | None = None
+    attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An agent's login. Only the SHA-256 of its bearer token is ever stored."""
+
+    id: str
+    token_hash: str
+    agent_name: str
+    project_id: str
+    created_at: float
+    expires_at: float
+    last_activity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an operator (no session) or an agent bound to one project and name."""
+
+    role: Role
+    session: Session | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN

@@ -1,0 +1,109 @@
+"""Pure queue rules: what each transition of a task means. Every function takes `now`.
+
+Used alike by the API, the lazy reclaim inside `next-task` and the reaper CLI, so there is
+exactly one definition of leasing, completing, failing, expiring and extending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from .errors import Conflict
+from .models import Attempt, AttemptStatus, Project, Task, TaskStatus, TaskType
+
+SECONDS_PER_MINUTE = 60.0
+
+
+def lease_minutes(task_type: TaskType | None, project: Project) -> float:
+    """The lease a claim gets: the task type's, else the project's default."""
+    if task_type is not None and task_type.lease_duration_minutes is not None:
+        return task_type.lease_duration_minutes
+    return project.config.default_lease_duration_minutes
+
+
+def max_retries(task_type: TaskType | None, project: Project) -> int:
+    """The retry budget a new task gets: the task type's, else the project's default."""
+    if task_type is not None and task_type.max_retries is not None:
+        return task_type.max_retries
+    return project.config.default_max_retries
+
+
+def lease_expired(task: Task, now: float) -> bool:
+    """Whether a running task's lease has run out."""
+    return (task.status is TaskStatus.RUNNING and task.lease_expires_at is not None
+            and task.lease_expires_at <= now)
+
+
+def claim(task: Task, agent_name: str, minutes: float, now: float) -> Task:
+    """Lease a queued task to an agent, opening a new running attempt."""
+    if task.status is not TaskStatus.QUEUED:
+        raise Conflict(f"Task is {task.status.value}, not queued")
+    attempt = Attempt(id=str(uuid.uuid4()), agent_name=agent_name, started_at=now)
+    return replace(task, status=TaskStatus.RUNNING, assigned_to=agent_name, assigned_at=now,
+                   lease_expires_at=now + minutes * SECONDS_PER_MINUTE, updated_at=now,
+                   attempts=task.attempts + (attempt,))
+
+
+def _require_holder(task: Task, agent_name: str) -> None:
+    if task.status is not TaskStatus.RUNNING or task.assigned_to != agent_name:
+        holder = f"assigned to {task.assigned_to}" if task.assigned_to else task.status.value
+        raise Conflict(f"Task is not leased to agent {agent_name} (it is {holder})")
+
+
+def _close_attempt(task: Task, status: AttemptStatus, now: float, result: Any = None,
+                   error: str | None = None) -> tuple[Attempt, ...]:
+    *earlier, last = task.attempts
+    closed = replace(last, status=status, ended_at=now, result=result, error=error)
+    return (*earlier, closed)
+
+
+def _release(task: Task, attempt_status: AttemptStatus, error: str, can_retry: bool,
+             now: float) -> Task:
+    """End the running attempt unsuccessfully: requeue if the budget allows, else fail."""
+    attempts = _close_attempt(task, attempt_status, now, error=error)
+    common = dict(assigned_to=None, assigned_at=None, lease_expires_at=None, error=error,
+                  updated_at=now, attempts=attempts)
+    if can_retry and task.retry_count < task.max_retries:
+        return replace(task, status=TaskStatus.QUEUED, retry_count=task.retry_count + 1,
+                       **common)
+    return replace(task, status=TaskStatus.FAILED, **common)
+
+
+def complete(task: Task, agent_name: str, result: Any, outputs: Any, now: float) -> Task:
+    """Record success. Completing again by the same agent returns the task unchanged."""
+    if task.status is TaskStatus.COMPLETED and task.attempts \
+            and task.attempts[-1].agent_name == agent_name:
+        return task
+    _require_holder(task, agent_name)
+    return replace(task, status=TaskStatus.COMPLETED, result=result, outputs=outputs,
+                   completed_at=now, updated_at=now, lease_expires_at=None, error=None,
+                   attempts=_close_attempt(task, AttemptStatus.COMPLETED, now, result=result))
+
+
+def fail(task: Task, agent_name: str, error: str, can_retry: bool, now: float) -> Task:
+    """Record a failure reported by the lease holder, with its retry decision."""
+    _require_holder(task, agent_name)
+    return _release(task, AttemptStatus.FAILED, error, can_retry, now)
+
+
+def expire(task: Task, now: float) -> Task:
+    """Reclaim an expired lease: a `timeout` attempt that spends one retry like a failure."""
+    minutes_late = (now - (task.lease_expires_at or now)) / SECONDS_PER_MINUTE
+    error = f"Lease held by {task.assigned_to} expired ({minutes_late:.1f} min ago)"
+    return _release(task, AttemptStatus.TIMEOUT, error, True, now)
+
+
+def extend_lease(task: Task, agent_name: str, minutes: float, now: float) -> Task:
+    """Push the holder's lease out: from the later of now and the old expiry."""
+    _require_holder(task, agent_name)
+    base = max(now, task.lease_expires_at or now)
+    return replace(task, lease_expires_at=base + minutes * SECONDS_PER_MINUTE, updated_at=now)
+
+
+def retry(task: Task, now: float) -> Task:
+    """Give a failed task back to the queue with a fresh retry budget (operator action)."""
+    if task.status is not TaskStatus.FAILED:
+        raise Conflict(f"Only failed tasks can be retried; task is {task.status.value}")
+    return replace(task, status=TaskStatus.QUEUED, retry_count=0, updated_at=now)

@@ -1,0 +1,521 @@
+"""The one API that views and CLI commands call: authorize, load, apply a rule, commit.
+
+Every method opens exactly the atomic sections it needs. A project section is never opened
+while the global one is held by the same call the other way round (global first, always),
+so sections cannot deadlock. Only this module reads the clock, through `self.now`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable
+
+from . import access, rules
+from .config import Settings
+from .errors import Conflict, FieldError, NotFound, TaskDriverError
+from .models import (DuplicateHandling, Principal, Project, ProjectConfig, ProjectStatus,
+                     Task, TaskStatus, TaskType)
+from .storage import ProjectTx, RecentActivity, Storage, TaskFilter
+from .templates import duplicate_key, placeholders, render
+
+RECENT_WINDOW_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectView:
+    """A project with its task counts by status."""
+
+    project: Project
+    counts: dict[TaskStatus, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectStats:
+    view: ProjectView
+    queue_depth: int
+    active_agents: int
+    recent: RecentActivity
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """What a caller asks for when creating (or, partly, updating) a task."""
+
+    type_id: str | None = None
+    instructions: str | None = None
+    variables: dict[str, str] | None = None
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    created: list[Task]
+    duplicates: int
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLease:
+    agent_name: str
+    task: Task
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    tasks: int
+    agents: int
+
+
+class TaskDriver:
+    """Projects, task types, tasks and the lease queue over one storage backend."""
+
+    def __init__(self, storage: Storage, settings: Settings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.now = clock
+
+    # -- projects --------------------------------------------------------------------------
+
+    def resolve_project(self, reference: str) -> Project:
+        """Find a project by id or, for body fields, by name."""
+        with self.storage.global_tx() as tx:
+            project = tx.get_project(reference) or tx.project_by_name(reference)
+        if project is None:
+            raise NotFound("Project not found")
+        return project
+
+    def _project(self, principal: Principal, project_id: str) -> Project:
+        with self.storage.global_tx() as tx:
+            project = tx.get_project(project_id)
+        if project is None:
+            raise NotFound("Project not found")
+        access.require_project(principal, project.id)
+        return project
+
+    def _view(self, project: Project) -> ProjectView:
+        with self.storage.project_tx(project.id) as tx:
+            return ProjectView(project, tx.status_counts())
+
+    def list_projects(self, principal: Principal, status: str, limit: int, offset: int
+                      ) -> tuple[list[ProjectView], int]:
+        with self.storage.global_tx() as tx:
+            projects = [p for p in tx.list_projects()
+                        if status == "all" or p.status.value == status]
+        if principal.session is not None:
+            projects = [p for p in projects if p.id == principal.session.project_id]
+        views = []
+        for project in projects[offset:offset + limit]:
+            try:
+                views.append(self._view(project))
+            except NotFound:
+                continue  # deleted between the two sections
+        return views, len(projects)
+
+    def create_project(self, principal: Principal, name: str, description: str = "",
+                       instructions: str = "", config: dict[str, Any] | None = None
+                       ) -> ProjectView:
+        access.require_admin(principal, "create projects")
+        now = self.now()
+        project = Project(id=str(uuid.uuid4()), name=name, description=description,
+                          instructions=instructions, status=ProjectStatus.ACTIVE,
+                          config=replace(ProjectConfig(), **(config or {})),
+                          created_at=now, updated_at=now)
+        with self.storage.global_tx() as tx:
+            if tx.project_by_name(name) is not None:
+                raise Conflict(f"A project named {name} already exists")
+            tx.put_project(project)
+        return ProjectView(project, {status: 0 for status in TaskStatus})
+
+    def get_project(self, principal: Principal, project_id: str) -> ProjectView:
+        return self._view(self._project(principal, project_id))
+
+    def update_project(self, principal: Principal, project_id: str,
+                       changes: dict[str, Any]) -> ProjectView:
+        access.require_admin(principal, "update projects")
+        with self.storage.global_tx() as tx:
+            project = tx.get_project(project_id)
+            if project is None:
+                raise NotFound("Project not found")
+            fields = dict(changes)
+            if "config" in fields:
+                fields["config"] = replace(project.config, **fields["config"])
+            if "status" in fields:
+                fields["status"] = ProjectStatus(fields["status"])
+            name = fields.get("name")
+            if name is not None and name != project.name and tx.project_by_name(name):
+                raise Conflict(f"A project named {name} already exists")
+            project = replace(project, **fields, updated_at=self.now())
+            tx.put_project(project)
+        return self._view(project)
+
+    def delete_project(self, principal: Principal, project_id: str) -> None:
+        """Delete a project, its task types and tasks, and end its agents' sessions."""
+        access.require_admin(principal, "delete projects")
+        with self.storage.global_tx() as tx:
+            if tx.get_project(project_id) is None:
+                raise NotFound("Project not found")
+            for session in tx.sessions():
+                if session.project_id == project_id:
+                    tx.delete_session(session.id)
+            tx.delete_project(project_id)
+
+    def project_stats(self, principal: Principal, project_id: str) -> ProjectStats:
+        project = self._project(principal, project_id)
+        now = self.now()
+        with self.storage.project_tx(project.id) as tx:
+            counts = tx.status_counts()
+            agents = {t.assigned_to for t in tx.running_tasks()
+                      if not rules.lease_expired(t, now)}
+            recent = tx.recent_activity(now - RECENT_WINDOW_SECONDS)
+        return ProjectStats(ProjectView(project, counts), counts[TaskStatus.QUEUED],
+                            len(agents), recent)
+
+    # -- task types ------------------------------------------------------------------------
+
+    def _locate_type(self, principal: Principal, type_id: str) -> Project:
+        project_id = self.storage.project_of_task_type(type_id)
+        if project_id is None:
+            raise NotFound("Task type not found")
+        return self._project(principal, project_id)
+
+    def list_task_types(self, principal: Principal, project_id: str) -> list[TaskType]:
+        project = self._project(principal, project_id)
+        with self.storage.project_tx(project.id) as tx:
+            return tx.list_task_types()
+
+    def create_task_type(self, principal: Principal, project_id: str,
+                         fields: dict[str, Any]) -> TaskType:
+        project = self._project(principal, project_id)
+        now = self.now()
+        template = fields.get("template")
+        task_type = TaskType(
+            id=str(uuid.uuid4()), project_id=project.id, name=fields["name"],
+            template=template,
+            variables=tuple(fields.get("variables") or placeholders(template)),
+            duplicate_handling=DuplicateHandling(fields.get("duplicate_handling", "allow")),
+            max_retries=fields.get("max_retries", project.config.default_max_retries),
+            lease_duration_minutes=fields.get(
+                "lease_duration_minutes", project.config.default_lease_duration_minutes),
+            created_at=now, updated_at=now)
+        _check_placeholders_declared(task_type)
+        with self.storage.project_tx(project.id) as tx:
+            if tx.task_type_by_name(task_type.name) is not None:
+                raise Conflict(f"A task type named {task_type.name} already exists")
+            tx.put_task_type(task_type)
+        return task_type
+
+    def get_task_type(self, principal: Principal, type_id: str) -> TaskType:
+        project = self._locate_type(principal, type_id)
+        with self.storage.project_tx(project.id) as tx:
+            task_type = tx.get_task_type(type_id)
+        if task_type is None:
+            raise NotFound("Task type not found")
+        return task_type
+
+    def update_task_type(self, principal: Principal, type_id: str,
+                         changes: dict[str, Any]) -> TaskType:
+        project = self._locate_type(principal, type_id)
+        with self.storage.project_tx(project.id) as tx:
+            task_type = tx.get_task_type(type_id)
+            if task_type is None:
+                raise NotFound("Task type not found")
+            fields = dict(changes)
+            if "variables" in fields:
+                fields["variables"] = tuple(fields["variables"])
+            elif "template" in fields:
+                # Undeclared placeholders of a new template become variables, as on create.
+                fields["variables"] = tuple(dict.fromkeys(
+                    [*task_type.variables, *placeholders(fields["template"])]))
+            if "duplicate_handling" in fields:
+                fields["duplicate_handling"] = DuplicateHandling(fields["duplicate_handling"])
+            name = fields.get("name")
+            if name is not None and name != task_type.name and tx.task_type_by_name(name):
+                raise Conflict(f"A task type named {name} already exists")
+            task_type = replace(task_type, **fields, updated_at=self.now())
+            _check_placeholders_declared(task_type)
+            tx.put_task_type(task_type)
+        return task_type
+
+    def delete_task_type(self, principal: Principal, type_id: str) -> None:
+        project = self._locate_type(principal, type_id)
+        with self.storage.project_tx(project.id) as tx:
+            if tx.get_task_type(type_id) is None:
+                raise NotFound("Task type not found")
+            if tx.task_type_in_use(type_id):
+                raise Conflict("Task type is used by queued or running tasks")
+            tx.delete_task_type(type_id)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def _locate_task(self, principal: Principal, task_id: str) -> Project:
+        project_id = self.storage.project_of_task(task_id)
+        if project_id is None:
+            raise NotFound("Task not found")
+        return self._project(principal, project_id)
+
+    @staticmethod
+    def _task_in(tx: ProjectTx, task_id: str) -> Task:
+        task = tx.get_task(task_id)
+        if task is None:
+            raise NotFound("Task not found")
+        return task
+
+    def _new_task(self, tx: ProjectTx, project: Project, spec: TaskSpec, now: float
+                  ) -> tuple[Task, bool]:
+        """Build and store one task; (existing task, False) for an ignored duplicate."""
+        task_type = None
+        if spec.type_id is not None:
+            task_type = tx.get_task_type(spec.type_id)
+            if task_type is None:
+                raise FieldError("typeId", "Task type not found in this project", spec.type_id)
+        variables = spec.variables or {}
+        instructions = _instructions(task_type, variables, spec.instructions)
+        key = duplicate_key(task_type.id, variables) if task_type else None
+        if task_type is not None and task_type.duplicate_handling is not DuplicateHandling.ALLOW:
+            existing = tx.find_duplicate(key or "")
+            if existing is not None:
+                if task_type.duplicate_handling is DuplicateHandling.FAIL:
+                    raise Conflict(f"Duplicate of task {existing.id}")
+                return existing, False
+        task = Task(id=str(uuid.uuid4()), project_id=project.id, seq=tx.next_seq(),
+                    type_id=spec.type_id, instructions=instructions, variables=variables,
+                    batch_id=spec.batch_id, status=TaskStatus.QUEUED,
+                    max_retries=rules.max_retries(task_type, project),
+                    created_at=now, updated_at=now, duplicate_key=key)
+        tx.put_task(task)
+        return task, True
+
+    def _open_project(self, principal: Principal, project_id: str) -> Project:
+        project = self._project(principal, project_id)
+        if project.status is ProjectStatus.CLOSED:
+            raise Conflict("Project is closed")
+        return project
+
+    def create_task(self, principal: Principal, project_id: str, spec: TaskSpec
+                    ) -> tuple[Task, bool]:
+        """Create a task; returns (task, created) where created is False for a duplicate."""
+        project = self._open_project(principal, project_id)
+        with self.storage.project_tx(project.id) as tx:
+            return self._new_task(tx, project, spec, self.now())
+
+    def create_tasks(self, principal: Principal, project_id: str,
+                     items: Iterable[tuple[int, TaskSpec]]) -> BulkOutcome:
+        """Create many (index, spec) items in one commit; each succeeds or fails alone."""
+        project = self._open_project(principal, project_id)
+        created: list[Task] = []
+        errors: list[dict[str, Any]] = []
+        duplicates = 0
+        now = self.now()
+        with self.storage.project_tx(project.id) as tx:
+            for index, spec in items:
+                try:
+                    task, is_new = self._new_task(tx, project, spec, now)
+                except TaskDriverError as exc:
+                    errors.append(_item_error(index, exc))
+                    continue
+                if is_new:
+                    created.append(task)
+                else:
+                    duplicates += 1
+        return BulkOutcome(created, duplicates, errors)
+
+    def get_task(self, principal: Principal, task_id: str) -> Task:
+        project = self._locate_task(principal, task_id)
+        with self.storage.project_tx(project.id) as tx:
+            return self._task_in(tx, task_id)
+
+    def list_tasks(self, principal: Principal, project_id: str, task_filter: TaskFilter,
+                   limit: int, offset: int) -> tuple[list[Task], int]:
+        project = self._project(principal, project_id)
+        with self.storage.project_tx(project.id) as tx:
+            return tx.list_tasks(task_filter, limit, offset)
+
+    def update_task(self, principal: Principal, task_id: str, spec: TaskSpec,
+                    batch_given: bool) -> Task:
+        """Change a queued task's instructions, variables or batch."""
+        project = self._locate_task(principal, task_id)
+        with self.storage.project_tx(project.id) as tx:
+            task = self._task_in(tx, task_id)
+            if task.status is not TaskStatus.QUEUED:
+                raise Conflict(f"Only queued tasks can be updated; task is {task.status.value}")
+            task_type = tx.get_task_type(task.type_id) if task.type_id else None
+            fields: dict[str, Any] = {"updated_at": self.now()}
+            if batch_given:
+                fields["batch_id"] = spec.batch_id
+            if spec.variables is not None:
+                fields["variables"] = spec.variables
+                fields["instructions"] = _instructions(task_type, spec.variables,
+                                                       spec.instructions)
+                if task_type is not None:
+                    key = duplicate_key(task_type.id, spec.variables)
+                    other = tx.find_duplicate(key)
+                    if (other is not None and other.id != task.id
+                            and task_type.duplicate_handling is not DuplicateHandling.ALLOW):
+                        raise Conflict(f"Duplicate of task {other.id}")
+                    fields["duplicate_key"] = key
+            elif spec.instructions is not None:
+                fields["instructions"] = spec.instructions
+            task = replace(task, **fields)
+            tx.put_task(task)
+        return task
+
+    def delete_task(self, principal: Principal, task_id: str) -> None:
+        project = self._locate_task(principal, task_id)
+        with self.storage.project_tx(project.id) as tx:
+            task = self._task_in(tx, task_id)
+            if task.status is TaskStatus.RUNNING:
+                raise Conflict("A running task cannot be deleted; fail it or let it expire")
+            tx.delete_task(task_id)
+
+    def retry_task(self, principal: Principal, task_id: str) -> Task:
+        access.require_admin(principal, "retry failed tasks")
+        project = self._locate_task(principal, task_id)
+        with self.storage.project_tx(project.id) as tx:
+            task = rules.retry(self._task_in(tx, task_id), self.now())
+            tx.put_task(task)
+        return task
+
+    def batch_counts(self, principal: Principal, project_id: str, batch_id: str
+                     ) -> dict[TaskStatus, int]:
+        project = self._project(principal, project_id)
+        with self.storage.project_tx(project.id) as tx:
+            counts = tx.status_counts(batch_id)
+        if not any(counts.values()):
+            raise NotFound("Batch not found")
+        return counts
+
+    # -- the queue -------------------------------------------------------------------------
+
+    @staticmethod
+    def _reclaim(tx: ProjectTx, now: float) -> Reclaimed:
+        expired = [t for t in tx.running_tasks() if rules.lease_expired(t, now)]
+        for task in expired:
+            tx.put_task(rules.expire(task, now))
+        return Reclaimed(len(expired), len({t.assigned_to for t in expired}))
+
+    def next_task(self, principal: Principal, agent_name: str, project_ref: str | None
+                  ) -> Task | None:
+        """Resume the agent's live lease, else reclaim expired leases and lease the oldest."""
+        acting = access.acting_agent(principal, agent_name)
+        if project_ref is None:
+            if principal.session is None:
+                raise FieldError("projectId", "projectId is required with an operator token")
+            project_ref = principal.session.project_id
+        project = self.resolve_project(project_ref)
+        access.require_project(principal, project.id)
+        if project.status is ProjectStatus.CLOSED:
+            raise Conflict("Project is closed")
+        now = self.now()
+        with self.storage.project_tx(project.id) as tx:
+            held = tx.task_held_by(acting)
+            if held is not None and not rules.lease_expired(held, now):
+                return held
+            self._reclaim(tx, now)
+            task = tx.oldest_queued()
+            if task is None:
+                return None
+            task_type = tx.get_task_type(task.type_id) if task.type_id else None
+            leased = rules.claim(task, acting, rules.lease_minutes(task_type, project), now)
+            tx.put_task(leased)
+        return leased
+
+    def peek(self, principal: Principal, project_id: str) -> int:
+        """How many tasks could be leased now (queued, plus expired leases to reclaim)."""
+        project = self._project(principal, project_id)
+        now = self.now()
+        with self.storage.project_tx(project.id) as tx:
+            expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
+                          and t.retry_count < t.max_retries)
+            return tx.status_counts()[TaskStatus.QUEUED] + expired
+
+    def agents(self, principal: Principal, project_id: str) -> list[AgentLease]:
+        project = self._project(principal, project_id)
+        now = self.now()
+        with self.storage.project_tx(project.id) as tx:
+            return [AgentLease(t.assigned_to or "", t) for t in tx.running_tasks()
+                    if not rules.lease_expired(t, now)]
+
+    def _settle(self, principal: Principal, task_id: str, agent_name: str | None,
+                outcome: Callable[[Task, str, float], Task]) -> Task:
+        project = self._locate_task(principal, task_id)
+        with self.storage.project_tx(project.id) as tx:
+            task = self._task_in(tx, task_id)
+            acting = access.acting_agent(principal, agent_name, fallback=task.assigned_to)
+            settled = outcome(task, acting, self.now())
+            if settled is not task:
+                tx.put_task(settled)
+        return settled
+
+    def complete_task(self, principal: Principal, task_id: str, agent_name: str | None,
+                      result: Any, outputs: Any) -> Task:
+        return self._settle(principal, task_id, agent_name,
+                            lambda t, a, now: rules.complete(t, a, result, outputs, now))
+
+    def fail_task(self, principal: Principal, task_id: str, agent_name: str | None,
+                  error: str, can_retry: bool) -> Task:
+        return self._settle(principal, task_id, agent_name,
+                            lambda t, a, now: rules.fail(t, a, error, can_retry, now))
+
+    def extend_lease(self, principal: Principal, task_id: str, agent_name: str | None,
+                     minutes: float) -> Task:
+        return self._settle(principal, task_id, agent_name,
+                            lambda t, a, now: rules.extend_lease(t, a, minutes, now))
+
+    def cleanup_leases(self, principal: Principal, project_id: str) -> Reclaimed:
+        project = self._project(principal, project_id)
+        with self.storage.project_tx(project.id) as tx:
+            return self._reclaim(tx, self.now())
+
+    def reap(self, project_ids: list[str] | None = None) -> Reclaimed:
+        """Reclaim expired leases in the given projects (all by default): the cron job."""
+        if project_ids is None:
+            with self.storage.global_tx() as tx:
+                project_ids = [p.id for p in tx.list_projects()]
+        tasks = agents = 0
+        for project_id in project_ids:
+            try:
+                with self.storage.project_tx(project_id) as ptx:
+                    reclaimed = self._reclaim(ptx, self.now())
+            except NotFound:
+                continue  # deleted meanwhile
+            tasks += reclaimed.tasks
+            agents += reclaimed.agents
+        return Reclaimed(tasks, agents)
+
+
+def _check_placeholders_declared(task_type: TaskType) -> None:
+    undeclared = [p for p in placeholders(task_type.template) if p not in task_type.variables]
+    if undeclared:
+        raise FieldError("template", "Placeholder(s) not declared in variables: "
+                         + ", ".join(undeclared), task_type.template)
+
+
+def _instructions(task_type: TaskType | None, variables: dict[str, str],
+                  extra: str | None) -> str:
+    """Check variables against the type and build the task's instructions."""
+    if task_type is not None:
+        for name in variables:
+            if name not in task_type.variables:
+                raise FieldError(f"variables.{name}",
+                                 f"Variable {name} is not declared by task type "
+                                 f"{task_type.name}", variables[name])
+        for name in task_type.variables:
+            if name not in variables:
+                raise FieldError(f"variables.{name}",
+                                 f"Variable {name} is required by task type {task_type.name}")
+        if task_type.template:
+            rendered = render(task_type.template, variables)
+            return f"{rendered}\n\n{extra}" if extra else rendered
+    if not extra:
+        raise FieldError("instructions", "Instructions are required when there is no template")
+    return extra
+
+
+def _item_error(index: int, exc: TaskDriverError) -> dict[str, Any]:
+    item: dict[str, Any] = {"index": index, "error": exc.message}
+    if isinstance(exc, FieldError):
+        item["validationDetails"] = exc.details
+    return item

@@ -1,0 +1,20 @@
+"""Storage backends behind one interface (`base.Storage`); `open_storage` picks one by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import StorageError
+from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from .file import FileStorage
+
+__all__ = ["GlobalTx", "ProjectTx", "RecentActivity", "Storage", "TaskFilter", "open_storage"]
+
+
+def open_storage(url: str, fsync: bool = True) -> Storage:
+    """Open the backend a `TASKDRIVER_STORAGE_URL` names (`file:<dir>` is the default)."""
+    if url.startswith("file:"):
+        return FileStorage(Path(url.removeprefix("file:").removeprefix("//") or "."), fsync)
+    if url.startswith(("postgresql://", "postgres://")):
+        raise StorageError("the PostgreSQL backend is not available in this version")
+    raise StorageError(f"unsupported storage URL scheme: {url.split(':', 1)[0]!r}")

@@ -1,0 +1,200 @@
+"""The storage contract. Backends persist and index; they never decide what a change means.
+
+Two kinds of atomic section exist:
+
+* `Storage.global_tx()`: projects, agent sessions and minted admin tokens.
+* `Storage.project_tx(project_id)`: one project's task types and tasks.
+
+Inside a section every read sees every write committed before it (by any thread, process
+or host) and the section's own writes; nobody else writes the same scope until it ends.
+When the block exits normally its writes become durable together before the section ends;
+when it raises, none of them is kept. Records are immutable: a change is a new record
+passed to `put_*`.
+
+Lookups return None when nothing matches; they never raise NotFound. `project_tx` raises
+`errors.NotFound` when the project does not exist (or was deleted meanwhile) and backends
+wrap driver failures in `errors.StorageError`, so nothing above imports a driver.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from ..models import Project, Session, Task, TaskStatus, TaskType
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """Equality filters of the task list; None means "any"."""
+
+    status: TaskStatus | None = None
+    assigned_to: str | None = None
+    batch_id: str | None = None
+    type_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentActivity:
+    """What happened in a project since a moment: outcomes and total time spent."""
+
+    completed: int
+    failed: int
+    completed_duration_total: float
+
+
+class GlobalTx(ABC):
+    """Projects, sessions and admin tokens, inside one atomic section."""
+
+    @abstractmethod
+    def get_project(self, project_id: str) -> Project | None:
+        """The project with this id."""
+
+    @abstractmethod
+    def project_by_name(self, name: str) -> Project | None:
+        """The project with exactly this name (names are unique)."""
+
+    @abstractmethod
+    def list_projects(self) -> list[Project]:
+        """Every project, oldest first."""
+
+    @abstractmethod
+    def put_project(self, project: Project) -> None:
+        """Create or replace a project; a new one gets its (empty) task space at once."""
+
+    @abstractmethod
+    def delete_project(self, project_id: str) -> None:
+        """Delete a project with all its task types and tasks."""
+
+    @abstractmethod
+    def session_by_token_hash(self, token_hash: str) -> Session | None:
+        """The session whose bearer token hashes to this value."""
+
+    @abstractmethod
+    def put_session(self, session: Session) -> None:
+        """Create or replace a session."""
+
+    @abstractmethod
+    def delete_session(self, session_id: str) -> None:
+        """Delete a session (no error if it is gone)."""
+
+    @abstractmethod
+    def sessions(self) -> list[Session]:
+        """Every stored session, expired ones included."""
+
+    @abstractmethod
+    def has_admin_token(self, token_hash: str) -> bool:
+        """Whether a minted operator token hashes to this value."""
+
+    @abstractmethod
+    def add_admin_token(self, token_hash: str, created_at: float) -> None:
+        """Remember a minted operator token by its hash."""
+
+    @abstractmethod
+    def admin_token_count(self) -> int:
+        """How many operator tokens were minted."""
+
+
+class ProjectTx(ABC):
+    """One project's task types and tasks, inside one atomic section."""
+
+    project_id: str
+
+    @abstractmethod
+    def get_task_type(self, type_id: str) -> TaskType | None:
+        """The task type with this id in this project."""
+
+    @abstractmethod
+    def task_type_by_name(self, name: str) -> TaskType | None:
+        """The task type with exactly this name in this project."""
+
+    @abstractmethod
+    def list_task_types(self) -> list[TaskType]:
+        """Every task type of the project, oldest first."""
+
+    @abstractmethod
+    def put_task_type(self, task_type: TaskType) -> None:
+        """Create or replace a task type."""
+
+    @abstractmethod
+    def delete_task_type(self, type_id: str) -> None:
+        """Delete a task type."""
+
+    @abstractmethod
+    def task_type_in_use(self, type_id: str) -> bool:
+        """Whether a queued or running task uses the type."""
+
+    @abstractmethod
+    def get_task(self, task_id: str) -> Task | None:
+        """The task with this id in this project."""
+
+    @abstractmethod
+    def put_task(self, task: Task) -> None:
+        """Create or replace a task; a replaced task keeps its place in the list order."""
+
+    @abstractmethod
+    def delete_task(self, task_id: str) -> None:
+        """Delete a task."""
+
+    @abstractmethod
+    def next_seq(self) -> int:
+        """A queue position after every task ever created in the project."""
+
+    @abstractmethod
+    def oldest_queued(self) -> Task | None:
+        """The queued task with the lowest `seq` (the head of the FIFO)."""
+
+    @abstractmethod
+    def running_tasks(self) -> list[Task]:
+        """Every running task (as many as there are working agents)."""
+
+    @abstractmethod
+    def task_held_by(self, agent_name: str) -> Task | None:
+        """The running task assigned to this agent, if any."""
+
+    @abstractmethod
+    def find_duplicate(self, duplicate_key: str) -> Task | None:
+        """A task that is not failed and has this duplicate key (oldest first)."""
+
+    @abstractmethod
+    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
+                   ) -> tuple[list[Task], int]:
+        """One page of matching tasks oldest first, and how many match in all."""
+
+    @abstractmethod
+    def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:
+        """How many tasks are in each status, in the whole project or in one batch."""
+
+    @abstractmethod
+    def recent_activity(self, since: float) -> RecentActivity:
+        """Tasks completed and failed at or after `since`; completed tasks' lease time."""
+
+
+class Storage(ABC):
+    """A storage backend: opens atomic sections and finds which project owns an id."""
+
+    provider: str
+
+    @abstractmethod
+    def global_tx(self) -> AbstractContextManager[GlobalTx]:
+        """An atomic section over projects, sessions and admin tokens."""
+
+    @abstractmethod
+    def project_tx(self, project_id: str) -> AbstractContextManager[ProjectTx]:
+        """An atomic section over one project's task types and tasks."""
+
+    @abstractmethod
+    def project_of_task(self, task_id: str) -> str | None:
+        """The id of the project holding this task."""
+
+    @abstractmethod
+    def project_of_task_type(self, type_id: str) -> str | None:
+        """The id of the project holding this task type."""
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise StorageError unless a write would reach durable storage now."""
+
+    def close(self) -> None:
+        """Release files and connections (the default holds none)."""

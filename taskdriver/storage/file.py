@@ -1,0 +1,290 @@
+"""The file backend: a journaled store for global records and one per project.
+
+    <data dir>/global/             projects, sessions, minted admin token hashes
+    <data dir>/projects/<id>/      one project's task types and tasks
+    <data dir>/locks/<name>.lock   the filelock of each store (outside the store
+                                   directories, so deleting a project never races its lock)
+
+See `journal.py` for the snapshot + journal format and why a write stays O(1).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import threading
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..errors import NotFound, StorageError
+from ..models import Project, Session, Task, TaskStatus, TaskType
+from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from .journal import SNAPSHOT_NAME, Change, JournaledStore
+from .state import (ADMIN_TOKEN, PROJECT, SESSION, TASK, TASK_TYPE, AdminTokenRecord,
+                    GlobalState, ProjectState)
+
+
+class _ChangeLog:
+    """Applies puts and deletes to the in-memory state at once and remembers them."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.changes: list[Change] = []
+        self.after_commit: list[Callable[[], None]] = []
+
+    def _put(self, kind: str, key: str, record: Any) -> None:
+        self.state.apply(kind, key, record)
+        self.changes.append((kind, key, record))
+
+
+class FileGlobalTx(_ChangeLog, GlobalTx):
+    state: GlobalState
+
+    def __init__(self, state: GlobalState, storage: "FileStorage") -> None:
+        super().__init__(state)
+        self._storage = storage
+
+    def get_project(self, project_id: str) -> Project | None:
+        return self.state.projects.get(project_id)
+
+    def project_by_name(self, name: str) -> Project | None:
+        project_id = self.state.project_names.get(name)
+        return None if project_id is None else self.state.projects[project_id]
+
+    def list_projects(self) -> list[Project]:
+        return list(self.state.projects.values())
+
+    def put_project(self, project: Project) -> None:
+        if project.id not in self.state.projects:
+            # The task space exists before the project is visible, so nobody can see a
+            # project whose tasks cannot be stored. A crash in between leaves an unlisted
+            # directory that nothing refers to.
+            self._storage.project_store(project.id).initialise([])
+        self._put(PROJECT, project.id, project)
+
+    def delete_project(self, project_id: str) -> None:
+        self._put(PROJECT, project_id, None)
+        self.after_commit.append(lambda: self._storage.drop_project_store(project_id))
+
+    def session_by_token_hash(self, token_hash: str) -> Session | None:
+        session_id = self.state.session_by_hash.get(token_hash)
+        return None if session_id is None else self.state.sessions[session_id]
+
+    def put_session(self, session: Session) -> None:
+        self._put(SESSION, session.id, session)
+
+    def delete_session(self, session_id: str) -> None:
+        if session_id in self.state.sessions:
+            self._put(SESSION, session_id, None)
+
+    def sessions(self) -> list[Session]:
+        return list(self.state.sessions.values())
+
+    def has_admin_token(self, token_hash: str) -> bool:
+        return token_hash in self.state.admin_tokens
+
+    def add_admin_token(self, token_hash: str, created_at: float) -> None:
+        self._put(ADMIN_TOKEN, token_hash, AdminTokenRecord(token_hash, created_at))
+
+    def admin_token_count(self) -> int:
+        return len(self.state.admin_tokens)
+
+
+class FileProjectTx(_ChangeLog, ProjectTx):
+    state: ProjectState
+
+    def __init__(self, project_id: str, state: ProjectState) -> None:
+        super().__init__(state)
+        self.project_id = project_id
+
+    def get_task_type(self, type_id: str) -> TaskType | None:
+        return self.state.task_types.get(type_id)
+
+    def task_type_by_name(self, name: str) -> TaskType | None:
+        return next((t for t in self.state.task_types.values() if t.name == name), None)
+
+    def list_task_types(self) -> list[TaskType]:
+        return list(self.state.task_types.values())
+
+    def put_task_type(self, task_type: TaskType) -> None:
+        self._put(TASK_TYPE, task_type.id, task_type)
+
+    def delete_task_type(self, type_id: str) -> None:
+        self._put(TASK_TYPE, type_id, None)
+
+    def task_type_in_use(self, type_id: str) -> bool:
+        return self.state.active_by_type.get(type_id, 0) > 0
+
+    def get_task(self, task_id: str) -> Task | None:
+        return self.state.tasks.get(task_id)
+
+    def put_task(self, task: Task) -> None:
+        self._put(TASK, task.id, task)
+
+    def delete_task(self, task_id: str) -> None:
+        self._put(TASK, task_id, None)
+
+    def next_seq(self) -> int:
+        return self.state.max_seq + 1
+
+    def oldest_queued(self) -> Task | None:
+        queue, tasks = self.state.queue, self.state.tasks
+        while queue:
+            seq, task_id = queue[0]
+            task = tasks.get(task_id)
+            if task is not None and task.status is TaskStatus.QUEUED and task.seq == seq:
+                return task
+            heapq.heappop(queue)  # stale: leased, deleted or requeued under a newer entry
+        return None
+
+    def running_tasks(self) -> list[Task]:
+        return [self.state.tasks[task_id] for task_id in self.state.running]
+
+    def task_held_by(self, agent_name: str) -> Task | None:
+        task_id = self.state.running_by_agent.get(agent_name)
+        return None if task_id is None else self.state.tasks[task_id]
+
+    def find_duplicate(self, duplicate_key: str) -> Task | None:
+        holders = self.state.duplicates.get(duplicate_key)
+        return self.state.tasks[holders[0]] if holders else None
+
+    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
+                   ) -> tuple[list[Task], int]:
+        tasks = self.state.tasks
+        if task_filter == TaskFilter():
+            return list(itertools.islice(tasks.values(), offset, offset + limit)), len(tasks)
+        if task_filter.batch_id is not None:
+            members = self.state.batches.get(task_filter.batch_id, {})
+            source = sorted((tasks[i] for i in members), key=lambda t: t.seq)
+        else:
+            source = list(tasks.values())
+        matches = [t for t in source
+                   if (task_filter.status is None or t.status is task_filter.status)
+                   and (task_filter.assigned_to is None
+                        or t.assigned_to == task_filter.assigned_to)
+                   and (task_filter.type_id is None or t.type_id == task_filter.type_id)]
+        return matches[offset:offset + limit], len(matches)
+
+    def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:
+        if batch_id is None:
+            return dict(self.state.counts)
+        counts = {status: 0 for status in TaskStatus}
+        for task_id in self.state.batches.get(batch_id, {}):
+            counts[self.state.tasks[task_id].status] += 1
+        return counts
+
+    def recent_activity(self, since: float) -> RecentActivity:
+        completed, duration_total = self.state.completions.since(since)
+        failed, _ = self.state.failures.since(since)
+        return RecentActivity(completed, failed, duration_total)
+
+
+class FileStorage(Storage):
+    """Embedded storage in a data directory, safe across threads and processes."""
+
+    provider = "file"
+
+    def __init__(self, data_dir: Path, fsync: bool = True) -> None:
+        self.data_dir = Path(data_dir)
+        self._fsync = fsync
+        self._locks_dir = self.data_dir / "locks"
+        self._projects_dir = self.data_dir / "projects"
+        try:
+            self._locks_dir.mkdir(parents=True, exist_ok=True)
+            self._projects_dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create data directory: {exc.strerror}") from exc
+        self._global = JournaledStore(self.data_dir / "global", self._locks_dir / "global.lock",
+                                      GlobalState, fsync)
+        if not (self.data_dir / "global" / SNAPSHOT_NAME).exists():
+            self._global.initialise([], only_if_missing=True)
+        self._stores: dict[str, JournaledStore] = {}
+        self._stores_lock = threading.Lock()
+        self._owner_of: dict[str, str] = {}  # task or task type id -> project id
+
+    def project_store(self, project_id: str) -> JournaledStore:
+        """This process's handle on one project's store (made on first use)."""
+        with self._stores_lock:
+            store = self._stores.get(project_id)
+            if store is None:
+                store = JournaledStore(self._projects_dir / project_id,
+                                       self._locks_dir / f"{project_id}.lock",
+                                       ProjectState, self._fsync)
+                self._stores[project_id] = store
+            return store
+
+    def drop_project_store(self, project_id: str) -> None:
+        """Delete a project's files (after its deletion was committed globally)."""
+        self.project_store(project_id).destroy()
+        with self._stores_lock:
+            self._stores.pop(project_id, None)
+
+    @contextmanager
+    def global_tx(self) -> Iterator[GlobalTx]:
+        with self._global.locked() as state:
+            tx = FileGlobalTx(state, self)  # type: ignore[arg-type]
+            yield from _commit_on_exit(self._global, tx)
+        for hook in tx.after_commit:
+            hook()
+
+    @contextmanager
+    def project_tx(self, project_id: str) -> Iterator[ProjectTx]:
+        store = self.project_store(project_id)
+        with store.locked() as state:
+            tx = FileProjectTx(project_id, state)  # type: ignore[arg-type]
+            yield from _commit_on_exit(store, tx)
+
+    def _find_owner(self, record_id: str, holds: Callable[[ProjectState, str], bool]
+                    ) -> str | None:
+        owner = self._owner_of.get(record_id)
+        if owner is not None:
+            return owner  # ids never move between projects
+        with self._global.locked() as state:
+            project_ids = list(state.projects)  # type: ignore[attr-defined]
+        for project_id in project_ids:
+            try:
+                with self.project_store(project_id).locked() as project_state:
+                    if holds(project_state, record_id):  # type: ignore[arg-type]
+                        self._owner_of[record_id] = project_id
+                        return project_id
+            except NotFound:
+                continue  # deleted while we looked
+        return None
+
+    def project_of_task(self, task_id: str) -> str | None:
+        return self._find_owner(task_id, lambda state, key: key in state.tasks)
+
+    def project_of_task_type(self, type_id: str) -> str | None:
+        return self._find_owner(type_id, lambda state, key: key in state.task_types)
+
+    def close(self) -> None:
+        self._global.close()
+        with self._stores_lock:
+            for store in self._stores.values():
+                store.close()
+
+    def check_writable(self) -> None:
+        probe = self.data_dir / f".health-{uuid.uuid4().hex}"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"ok")
+                handle.flush()
+                os.fsync(handle.fileno())
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"data directory is not writable: {exc.strerror}") from exc
+
+
+def _commit_on_exit(store: JournaledStore, tx: _ChangeLog) -> Iterator[Any]:
+    """Yield the transaction; append its changes if the block succeeded, else forget them."""
+    try:
+        yield tx
+    except BaseException:
+        if tx.changes:
+            store.invalidate()  # the in-memory state holds uncommitted changes
+        raise
+    if tx.changes:
+        store.append(tx.changes)

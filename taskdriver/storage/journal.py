@@ -1,0 +1,268 @@
+"""Snapshot + append-only journal for one directory, shared safely by many processes.
+
+Layout of a store directory:
+
+    snapshot.json        {"generation": G, "state": {...}}   replaced atomically by rename
+    journal.G.jsonl      one JSON line per committed transaction since that snapshot
+
+Every process keeps the decoded state in memory and, each time it takes the store's lock,
+reads only the journal bytes appended since it last looked (incremental replay). A commit
+appends one line and fsyncs it, so a write costs the size of what changed, never the size
+of the store. When the journal outgrows the snapshot, the committer writes a new snapshot
+(generation G+1) and starts an empty journal: the cost is amortised over as many writes as
+the snapshot holds records.
+
+Crash safety: a line is a whole transaction; a process killed mid-append leaves a torn
+last line, which the next lock holder cuts off (nobody acknowledged it). A snapshot is
+written to a temporary file, fsynced and renamed over the old one, so a crash at any
+instant leaves either the old snapshot with its journal or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import orjson
+from filelock import FileLock
+
+from ..errors import NotFound, StorageError
+
+SNAPSHOT_NAME = "snapshot.json"
+MIN_COMPACT_BYTES = 4 * 1024 * 1024
+# filelock waits by polling; its 50 ms default would dominate a contended claim's latency.
+LOCK_POLL_SECONDS = 0.0005
+
+Change = tuple[str, str, Any]
+"""(kind, key, record or None for a deletion): the unit a transaction is made of."""
+
+
+class JournaledState(Protocol):
+    """What a store needs from the in-memory state it keeps."""
+
+    def apply(self, kind: str, key: str, record: Any) -> None:
+        """Put (record not None) or delete one record, keeping every index right."""
+
+    def decode(self, kind: str, raw: Any) -> Any:
+        """Turn a record read from disk back into its object."""
+
+    def to_snapshot(self) -> dict[str, list[Any]]:
+        """Every live record by kind, ready for orjson."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class JournaledStore:
+    """One directory's state, kept current in this process under an inter-process lock."""
+
+    def __init__(self, directory: Path, lock_path: Path,
+                 new_state: Callable[[], JournaledState], fsync: bool = True) -> None:
+        self.directory = directory
+        self._new_state = new_state
+        self._fsync = fsync
+        # One FileLock object per path per process, behind a thread lock: filelock is not
+        # meant to be shared by threads, and two FileLock objects on one path in one thread
+        # would deadlock.
+        self._file_lock = FileLock(str(lock_path), thread_local=False,
+                                   poll_interval=LOCK_POLL_SECONDS)
+        self._thread_lock = threading.RLock()
+        self._state: JournaledState | None = None
+        self._snapshot_sig: tuple[int, int, int] | None = None
+        self._generation = 0
+        self._journal: Any = None  # binary file object open for append+read
+        self._offset = 0
+        self._snapshot_bytes = 0
+
+    # -- creation and removal ------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[JournaledState]:
+        """Hold the store's lock with the in-memory state brought up to date.
+
+        Raises NotFound when the store's directory has no snapshot (never created, or
+        deleted by another process).
+        """
+        with self._thread_lock:
+            try:
+                self._file_lock.acquire()
+            except OSError as exc:
+                raise StorageError(f"cannot lock storage: {exc.strerror}") from exc
+            try:
+                yield self._catch_up()
+            finally:
+                self._file_lock.release()
+
+    def initialise(self, changes: list[Change], only_if_missing: bool = False) -> None:
+        """Write the store's first snapshot holding `changes`.
+
+        With `only_if_missing`, a store another process initialised meanwhile is kept.
+        """
+        with self._thread_lock, self._file_lock:
+            if only_if_missing and (self.directory / SNAPSHOT_NAME).exists():
+                return
+            self.directory.mkdir(parents=True, exist_ok=True)
+            state = self._new_state()
+            for kind, key, record in changes:
+                state.apply(kind, key, record)
+            self._write_snapshot(state, generation=1)
+            self._forget()
+
+    def destroy(self) -> None:
+        """Remove the store's files; other processes see NotFound from then on."""
+        with self._thread_lock, self._file_lock:
+            snapshot = self.directory / SNAPSHOT_NAME
+            if snapshot.exists():
+                snapshot.unlink()  # first: from here on the store is gone for everyone
+            if self.directory.exists():
+                for leftover in self.directory.iterdir():
+                    leftover.unlink()
+                self.directory.rmdir()
+            self._forget()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _forget(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+        self._state = None
+        self._snapshot_sig = None
+        self._journal = None
+        self._offset = 0
+
+    def close(self) -> None:
+        """Close the journal file this process keeps open."""
+        with self._thread_lock:
+            self._forget()
+
+    def invalidate(self) -> None:
+        """Drop the in-memory state (after a failed transaction); the next lock reloads."""
+        self._forget()
+
+    def _catch_up(self) -> JournaledState:
+        snapshot_path = self.directory / SNAPSHOT_NAME
+        try:
+            st = os.stat(snapshot_path)
+        except FileNotFoundError:
+            self._forget()
+            raise NotFound() from None
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if sig != self._snapshot_sig or self._state is None:
+            self._load_snapshot(snapshot_path, sig)
+        self._replay_tail()
+        assert self._state is not None
+        return self._state
+
+    def _load_snapshot(self, path: Path, sig: tuple[int, int, int]) -> None:
+        self._forget()
+        raw = path.read_bytes()
+        document = orjson.loads(raw)
+        state = self._new_state()
+        for kind, records in document["state"].items():
+            for raw_record in records:
+                record = state.decode(kind, raw_record)
+                state.apply(kind, record_key(record), record)
+        self._state = state
+        self._snapshot_sig = sig
+        self._snapshot_bytes = len(raw)
+        self._generation = int(document["generation"])
+        journal_path = self._journal_path(self._generation)
+        self._journal = open(journal_path, "a+b")
+        self._offset = 0
+
+    def _journal_path(self, generation: int) -> Path:
+        return self.directory / f"journal.{generation}.jsonl"
+
+    def _replay_tail(self) -> None:
+        journal = self._journal
+        size = os.fstat(journal.fileno()).st_size
+        if size == self._offset:
+            return
+        journal.seek(self._offset)
+        tail = journal.read(size - self._offset)
+        state = self._state
+        assert state is not None
+        position = 0
+        while position < len(tail):
+            end = tail.find(b"\n", position)
+            if end < 0:
+                break  # torn: the writer died before finishing this line
+            try:
+                changes = orjson.loads(tail[position:end])["c"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                break  # torn or garbled: nothing after it can have been acknowledged
+            for kind, key, raw_record in changes:
+                state.apply(kind, key, None if raw_record is None
+                            else state.decode(kind, raw_record))
+            position = end + 1
+        self._offset += position
+        if position < len(tail):
+            # We hold the lock, so no writer is active: whatever follows the last good line
+            # was never acknowledged. Cut it so the next append starts on a clean line.
+            journal.truncate(self._offset)
+            self._sync(journal)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _sync(self, journal: Any) -> None:
+        if self._fsync:
+            os.fsync(journal.fileno())
+
+    def append(self, changes: list[Change]) -> None:
+        """Durably append one transaction; call while holding `locked()`."""
+        line = orjson.dumps({"c": changes}) + b"\n"
+        journal = self._journal
+        try:
+            journal.seek(0, os.SEEK_END)
+            journal.write(line)
+            journal.flush()
+            self._sync(journal)
+        except OSError as exc:
+            self.invalidate()
+            raise StorageError(f"cannot write storage: {exc.strerror}") from exc
+        self._offset += len(line)
+        if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes):
+            self._compact()
+
+    def _compact(self) -> None:
+        state = self._state
+        assert state is not None
+        old_journal = self._journal_path(self._generation)
+        self._write_snapshot(state, self._generation + 1)
+        old_journal.unlink(missing_ok=True)
+        snapshot_path = self.directory / SNAPSHOT_NAME
+        st = os.stat(snapshot_path)
+        self._journal.close()
+        self._generation += 1
+        self._journal = open(self._journal_path(self._generation), "a+b")
+        self._offset = 0
+        self._snapshot_sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        self._snapshot_bytes = st.st_size
+
+    def _write_snapshot(self, state: JournaledState, generation: int) -> None:
+        body = orjson.dumps({"generation": generation, "state": state.to_snapshot()})
+        temporary = self.directory / f"{SNAPSHOT_NAME}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            if self._fsync:
+                os.fsync(handle.fileno())
+        # The new journal must exist before the snapshot that names it, so that a reader
+        # never opens (and so creates) a journal for a generation that was superseded.
+        open(self._journal_path(generation), "ab").close()
+        os.replace(temporary, self.directory / SNAPSHOT_NAME)
+        if self._fsync:
+            _fsync_dir(self.directory)
+
+
+def record_key(record: Any) -> str:
+    """The key a record is stored under: its id, or its token hash for admin tokens."""
+    return record.id
