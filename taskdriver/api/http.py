@@ -8,6 +8,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .context import principal
 
@@ -58,5 +59,11 @@ def _finish_response(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    hops = app.config["TASKDRIVER_SETTINGS"].trusted_proxies
+    if hops:
+        # Client IP, scheme and host from X-Forwarded-* of exactly that many proxies; more
+        # would let any client forge its address past the rate limit.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore
+                                x_host=hops, x_port=hops, x_prefix=hops)
     app.before_request(_start_request)
     app.after_request(_finish_response)
