@@ -1,0 +1,170 @@
+"""The file backend's guarantees, shown on real files and real processes."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Api, close_app, make_app
+from taskdriver.storage import journal
+
+WORKER = Path(__file__).parent / "storage_worker.py"
+
+
+def reopen(data_dir: Path):
+    app = make_app(data_dir)
+    return app, Api(app.test_client())
+
+
+def all_task_ids(api: Api, project_id: str) -> list[str]:
+    ids: list[str] = []
+    while True:
+        page = api.get(f"/api/projects/{project_id}/tasks?limit=1000&offset={len(ids)}")
+        assert page.status_code == 200
+        batch = [t["id"] for t in page.get_json()["data"]]
+        ids += batch
+        if len(batch) < 1000:
+            return ids
+
+
+def test_every_write_survives_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    task_type = api.task_type(project["id"], template="Hi {{who}}")
+    tasks = [api.task(project["id"], typeId=task_type["id"], variables={"who": str(i)})
+             for i in range(20)]
+    api.delete(f"/api/tasks/{tasks[3]['id']}")
+    api.put(f"/api/projects/{project['id']}", {"description": "changed"})
+    close_app(app)
+    app, api = reopen(data_dir)
+    assert api.get(f"/api/projects/{project['id']}").get_json()["data"]["description"] == \
+        "changed"
+    assert api.get(f"/api/task-types/{task_type['id']}").status_code == 200
+    expected = [t["id"] for i, t in enumerate(tasks) if i != 3]
+    assert all_task_ids(api, project["id"]) == expected
+    close_app(app)
+
+
+def test_torn_journal_tail_is_dropped_and_writing_resumes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    kept = [api.task(project["id"])["id"] for _ in range(3)]
+    close_app(app)
+    journal_file = next((data_dir / "projects" / project["id"]).glob("journal.*.jsonl"))
+    with open(journal_file, "ab") as handle:
+        handle.write(b'{"c": [["task", "x", {"id": "x", "proj')  # a writer died here
+    app, api = reopen(data_dir)
+    assert all_task_ids(api, project["id"]) == kept
+    newer = api.task(project["id"])["id"]
+    close_app(app)
+    app, api = reopen(data_dir)
+    assert all_task_ids(api, project["id"]) == [*kept, newer]
+    close_app(app)
+
+
+def test_compaction_keeps_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 2000)
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    ids = [api.task(project["id"], instructions="y" * 300)["id"] for _ in range(60)]
+    store_dir = data_dir / "projects" / project["id"]
+    generation = journal_generations(store_dir)
+    assert max(generation) > 3, "compaction should have run several times"
+    assert len(generation) == 1, "old journals are removed after compaction"
+    close_app(app)
+    app, api = reopen(data_dir)
+    assert all_task_ids(api, project["id"]) == ids
+    close_app(app)
+
+
+def journal_generations(store_dir: Path) -> list[int]:
+    return [int(p.name.split(".")[1]) for p in store_dir.glob("journal.*.jsonl")]
+
+
+def test_a_write_appends_only_what_changed(tmp_path: Path) -> None:
+    """One task write costs the same bytes at 10 tasks as at 3,000: no project rewrite."""
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    store_dir = data_dir / "projects" / project["id"]
+
+    def bytes_written_by_one_create() -> int:
+        before = sum(p.stat().st_size for p in store_dir.iterdir())
+        api.task(project["id"], instructions="measure me")
+        return sum(p.stat().st_size for p in store_dir.iterdir()) - before
+
+    small = bytes_written_by_one_create()
+    api.post(f"/api/projects/{project['id']}/tasks/bulk",
+             {"tasks": [{"instructions": f"filler {i}"} for i in range(1000)]})
+    for _ in range(2):
+        api.post(f"/api/projects/{project['id']}/tasks/bulk",
+                 {"tasks": [{"instructions": f"more {i}"} for i in range(1000)]})
+    snapshot_before = (store_dir / "snapshot.json").stat().st_mtime_ns
+    large = bytes_written_by_one_create()
+    assert (store_dir / "snapshot.json").stat().st_mtime_ns == snapshot_before
+    assert 0 < small < 2000 and abs(large - small) < 50
+    close_app(app)
+
+
+def test_concurrent_creators_across_processes_lose_nothing(tmp_path: Path) -> None:
+    """20 creators (7 + 7 + 6 threads in 3 processes) write one project and the index."""
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("shared")
+    close_app(app)
+    per_thread = 15
+    processes = [subprocess.Popen(
+        [sys.executable, str(WORKER), str(data_dir), project["id"], "threads", str(n),
+         str(per_thread)], stdout=subprocess.PIPE, text=True) for n in (7, 7, 6)]
+    acknowledged: list[str] = []
+    for process in processes:
+        out, _ = process.communicate(timeout=120)
+        assert process.returncode == 0
+        acknowledged += out.split()
+    assert len(acknowledged) == 20 * (per_thread + 1)
+    app, api = reopen(data_dir)
+    tasks = all_task_ids(api, project["id"])
+    projects = [p["id"] for p in api.get("/api/projects?status=all").get_json()["data"]]
+    assert set(tasks) | set(projects) == set(acknowledged) | {project["id"]}
+    assert len(tasks) == 20 * per_thread == len(set(tasks))
+    assert len(projects) == 21
+    close_app(app)
+
+
+def test_kill_9_in_a_loop_of_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("crash")
+    close_app(app)
+    acknowledged: list[str] = []
+    rng = random.Random(7)
+    for _ in range(12):
+        writer = subprocess.Popen(
+            [sys.executable, str(WORKER), str(data_dir), project["id"], "write-forever"],
+            stdout=subprocess.PIPE, text=True)
+        assert writer.stdout is not None
+        first = writer.stdout.readline()  # wait until it is really writing
+        assert first.strip() and not first.startswith("ERROR"), first
+        time.sleep(rng.uniform(0.0, 0.4))
+        os.kill(writer.pid, signal.SIGKILL)
+        out, _ = writer.communicate()
+        lines = [first.strip(), *out.split()]
+        assert not any(line.startswith("ERROR") for line in lines)
+        acknowledged += lines
+        app, api = reopen(data_dir)  # storage must load after every kill
+        stored = all_task_ids(api, project["id"])
+        close_app(app)
+        missing = set(acknowledged) - set(stored)
+        assert not missing, f"{len(missing)} acknowledged writes lost"
+        assert len(stored) == len(set(stored))
+    assert len(acknowledged) > 100
