@@ -1,8 +1,10 @@
 """The one API that views and CLI commands call: authorize, load, apply a rule, commit.
 
-Every method opens exactly the atomic sections it needs. A project section is never opened
-while the global one is held by the same call the other way round (global first, always),
-so sections cannot deadlock. Only this module reads the clock, through `self.now`.
+Every method opens exactly the atomic sections it needs, one after the other; a project's
+section is never held while the global one is opened, so sections cannot deadlock. Only
+this module reads the clock, through `self.now`, and queue changes read it inside their
+project's section, so the times on a project's records follow the order of its commits
+(one attempt never appears to start before the previous one ended).
 """
 
 from __future__ import annotations
@@ -164,8 +166,8 @@ class TaskDriver:
 
     def project_stats(self, principal: Principal, project_id: str) -> ProjectStats:
         project = self._project(principal, project_id)
-        now = self.now()
         with self.storage.project_tx(project.id) as tx:
+            now = self.now()
             counts = tx.status_counts()
             agents = {t.assigned_to for t in tx.running_tasks()
                       if not rules.lease_expired(t, now)}
@@ -308,8 +310,8 @@ class TaskDriver:
         created: list[Task] = []
         errors: list[dict[str, Any]] = []
         duplicates = 0
-        now = self.now()
         with self.storage.project_tx(project.id) as tx:
+            now = self.now()
             for index, spec in items:
                 try:
                     task, is_new = self._new_task(tx, project, spec, now)
@@ -408,8 +410,8 @@ class TaskDriver:
         access.require_project(principal, project.id)
         if project.status is ProjectStatus.CLOSED:
             raise Conflict("Project is closed")
-        now = self.now()
         with self.storage.project_tx(project.id) as tx:
+            now = self.now()  # read under the lock, so attempts never overlap in time
             held = tx.task_held_by(acting)
             if held is not None and not rules.lease_expired(held, now):
                 return held
@@ -425,16 +427,16 @@ class TaskDriver:
     def peek(self, principal: Principal, project_id: str) -> int:
         """How many tasks could be leased now (queued, plus expired leases to reclaim)."""
         project = self._project(principal, project_id)
-        now = self.now()
         with self.storage.project_tx(project.id) as tx:
+            now = self.now()
             expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
                           and t.retry_count < t.max_retries)
             return tx.status_counts()[TaskStatus.QUEUED] + expired
 
     def agents(self, principal: Principal, project_id: str) -> list[AgentLease]:
         project = self._project(principal, project_id)
-        now = self.now()
         with self.storage.project_tx(project.id) as tx:
+            now = self.now()
             return [AgentLease(t.assigned_to or "", t) for t in tx.running_tasks()
                     if not rules.lease_expired(t, now)]
 

@@ -1,0 +1,74 @@
+"""Run the real server under gunicorn on a free loopback port, for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """gunicorn serving TaskDriver from a data directory; stopped with SIGTERM."""
+
+    def __init__(self, data_dir: Path, workers: int = 3, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "TASKDRIVER_DATA_DIR": str(data_dir),
+                    "TASKDRIVER_BIND": f"127.0.0.1:{self.port}",
+                    "TASKDRIVER_WORKERS": str(workers), "TASKDRIVER_RATE_LIMIT": "off",
+                    **env}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"gunicorn-{self.port}.log"
+
+    def start(self) -> "LiveServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log()}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not start: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def cli(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        """Run `flask --app taskdriver taskdriver …` against the same data directory."""
+        return subprocess.run([str(BIN / "flask"), "--app", "taskdriver", "taskdriver", *args],
+                              cwd=ROOT, env=self.env, capture_output=True, text=True,
+                              timeout=60, **kwargs)
