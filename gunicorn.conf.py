@@ -17,3 +17,6 @@ accesslog = None
 errorlog = "-"
 loglevel = "info"
 wsgi_app = "wsgi:app"
+# gunicorn 23+ opens a control socket in the home directory; TaskDriver needs none, and
+# several servers on one host would otherwise fight over the one path.
+control_socket_disable = True
