@@ -12,15 +12,16 @@ __version__ = "0.1.0"
 
 def create_app(config: Mapping[str, Any] | None = None,
                clock: Callable[[], float] = time.time) -> Flask:
-    """Build an app: settings -> storage -> services -> HTTP layer -> CLI.
+    """Build an app: settings -> logs -> storage -> services -> metrics -> HTTP -> CLI.
 
     `config` holds TASKDRIVER_* overrides on top of the environment; `clock` lets tests move
     time forward instead of sleeping through leases.
     """
-    from . import api, cli
+    from . import api, cli, logs
     from .api.context import EXTENSION, Services
     from .auth import Authenticator
     from .config import Settings
+    from .metrics import Metrics
     from .service import TaskDriver
     from .storage import open_storage
 
@@ -29,9 +30,13 @@ def create_app(config: Mapping[str, Any] | None = None,
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["TASKDRIVER_SETTINGS"] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    logs.configure()
     storage = open_storage(settings.resolved_storage_url, settings.fsync)
     authenticator = Authenticator(storage, settings, clock)
-    app.extensions[EXTENSION] = Services(TaskDriver(storage, settings, clock), authenticator)
+    driver = TaskDriver(storage, settings, clock)
+    metrics = Metrics(app, driver, authenticator)
+    driver.events = metrics.events
+    app.extensions[EXTENSION] = Services(driver, authenticator, metrics)
     api.init_app(app)
     cli.init_app(app)
     authenticator.bootstrap_admin_token()

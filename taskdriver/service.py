@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from . import access, rules
 from .config import Settings
 from .errors import Conflict, FieldError, NotFound, TaskDriverError
+from .events import QueueEvents
 from .models import (DuplicateHandling, Principal, Project, ProjectConfig, ProjectStatus,
                      Task, TaskStatus, TaskType)
 from .storage import ProjectTx, RecentActivity, Storage, TaskFilter
@@ -74,10 +75,18 @@ class TaskDriver:
     """Projects, task types, tasks and the lease queue over one storage backend."""
 
     def __init__(self, storage: Storage, settings: Settings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 events: QueueEvents | None = None) -> None:
         self.storage = storage
         self.settings = settings
         self.now = clock
+        self.events = events or QueueEvents()
+
+    def _report_outcome(self, project_id: str, task: Task) -> None:
+        if task.status is TaskStatus.COMPLETED:
+            self.events.task_completed(project_id)
+        elif task.status is TaskStatus.FAILED:
+            self.events.task_failed(project_id)
 
     # -- projects --------------------------------------------------------------------------
 
@@ -301,7 +310,10 @@ class TaskDriver:
         """Create a task; returns (task, created) where created is False for a duplicate."""
         project = self._open_project(principal, project_id)
         with self.storage.project_tx(project.id) as tx:
-            return self._new_task(tx, project, spec, self.now())
+            task, created = self._new_task(tx, project, spec, self.now())
+        if created:
+            self.events.tasks_created(project.id, 1)
+        return task, created
 
     def create_tasks(self, principal: Principal, project_id: str,
                      items: Iterable[tuple[int, TaskSpec]]) -> BulkOutcome:
@@ -322,6 +334,7 @@ class TaskDriver:
                     created.append(task)
                 else:
                     duplicates += 1
+        self.events.tasks_created(project.id, len(created))
         return BulkOutcome(created, duplicates, errors)
 
     def get_task(self, principal: Principal, task_id: str) -> Task:
@@ -392,11 +405,19 @@ class TaskDriver:
     # -- the queue -------------------------------------------------------------------------
 
     @staticmethod
-    def _reclaim(tx: ProjectTx, now: float) -> Reclaimed:
+    def _reclaim(tx: ProjectTx, now: float) -> tuple[Reclaimed, list[Task]]:
+        """Expire every lapsed lease; returns the counts and the tasks as they are now."""
         expired = [t for t in tx.running_tasks() if rules.lease_expired(t, now)]
-        for task in expired:
-            tx.put_task(rules.expire(task, now))
-        return Reclaimed(len(expired), len({t.assigned_to for t in expired}))
+        reclaimed = [rules.expire(task, now) for task in expired]
+        for task in reclaimed:
+            tx.put_task(task)
+        return Reclaimed(len(expired), len({t.assigned_to for t in expired})), reclaimed
+
+    def _report_reclaimed(self, project_id: str, reclaimed: list[Task]) -> None:
+        if reclaimed:
+            self.events.leases_expired(project_id, len(reclaimed))
+        for task in reclaimed:
+            self._report_outcome(project_id, task)
 
     def next_task(self, principal: Principal, agent_name: str, project_ref: str | None
                   ) -> Task | None:
@@ -415,13 +436,14 @@ class TaskDriver:
             held = tx.task_held_by(acting)
             if held is not None and not rules.lease_expired(held, now):
                 return held
-            self._reclaim(tx, now)
+            _, reclaimed = self._reclaim(tx, now)
             task = tx.oldest_queued()
-            if task is None:
-                return None
-            task_type = tx.get_task_type(task.type_id) if task.type_id else None
-            leased = rules.claim(task, acting, rules.lease_minutes(task_type, project), now)
-            tx.put_task(leased)
+            leased = None
+            if task is not None:
+                task_type = tx.get_task_type(task.type_id) if task.type_id else None
+                leased = rules.claim(task, acting, rules.lease_minutes(task_type, project), now)
+                tx.put_task(leased)
+        self._report_reclaimed(project.id, reclaimed)
         return leased
 
     def peek(self, principal: Principal, project_id: str) -> int:
@@ -449,6 +471,8 @@ class TaskDriver:
             settled = outcome(task, acting, self.now())
             if settled is not task:
                 tx.put_task(settled)
+        if settled is not task and settled.status is not task.status:
+            self._report_outcome(project.id, settled)
         return settled
 
     def complete_task(self, principal: Principal, task_id: str, agent_name: str | None,
@@ -469,7 +493,9 @@ class TaskDriver:
     def cleanup_leases(self, principal: Principal, project_id: str) -> Reclaimed:
         project = self._project(principal, project_id)
         with self.storage.project_tx(project.id) as tx:
-            return self._reclaim(tx, self.now())
+            counts, reclaimed = self._reclaim(tx, self.now())
+        self._report_reclaimed(project.id, reclaimed)
+        return counts
 
     def reap(self, project_ids: list[str] | None = None) -> Reclaimed:
         """Reclaim expired leases in the given projects (all by default): the cron job."""
@@ -480,11 +506,12 @@ class TaskDriver:
         for project_id in project_ids:
             try:
                 with self.storage.project_tx(project_id) as ptx:
-                    reclaimed = self._reclaim(ptx, self.now())
+                    counts, reclaimed = self._reclaim(ptx, self.now())
             except NotFound:
                 continue  # deleted meanwhile
-            tasks += reclaimed.tasks
-            agents += reclaimed.agents
+            self._report_reclaimed(project_id, reclaimed)
+            tasks += counts.tasks
+            agents += counts.agents
         return Reclaimed(tasks, agents)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+import swagger_ui_bundle
+from flask import Blueprint, Flask
 from flask_smorest import Api
 
 from .. import __version__
-from . import auth, errors, http, ops, projects, queue, task_types, tasks
+from . import auth, edge, errors, http, ops, projects, queue, task_types, tasks
 from .schemas import ErrorSchema
 
 BLUEPRINTS = (auth.blp, projects.blp, task_types.blp, tasks.blp, queue.blp, ops.blp)
@@ -19,6 +20,10 @@ OPENAPI_CONFIG: dict[str, Any] = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    # Swagger UI's assets come from the swagger-ui-bundle package and are served by
+    # TaskDriver itself, so the docs work on a machine with no internet.
+    "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
     "API_SPEC_OPTIONS": {
         "components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer",
@@ -42,8 +47,13 @@ def init_app(app: Flask) -> Api:
     """Register every route, the error handlers and the per-request hooks."""
     for key, value in OPENAPI_CONFIG.items():
         app.config.setdefault(key, value)
+    http.init_identification(app)
+    edge.init_app(app, app.config["TASKDRIVER_SETTINGS"])
     api = TaskDriverApi(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(Blueprint("swagger_assets", __name__,
+                                     static_folder=swagger_ui_bundle.swagger_ui_path,
+                                     static_url_path="/api/docs/assets"))
     http.init_app(app)
     return api

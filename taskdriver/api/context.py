@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app, g, request
 
 from ..auth import Authenticator
+from ..metrics import Metrics
 from ..models import Principal
 from ..service import TaskDriver
 
@@ -20,6 +21,7 @@ class Services:
 
     driver: TaskDriver
     authenticator: Authenticator
+    metrics: Metrics
 
 
 def services() -> Services:

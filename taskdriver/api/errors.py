@@ -116,18 +116,9 @@ def handle_http_exception(error: HTTPException) -> Response:
         headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
     custom = error.description if error.description != type(error).description else None
     message = custom or MESSAGE_OF_STATUS.get(status) or error.name
-    if status == 429:
-        message = f"Too many requests: limit is {error.description}"
-        headers.update(_retry_after())
+    if status == 429:  # flask-limiter adds Retry-After and X-RateLimit-* afterwards
+        message = f"Too many requests: the limit is {error.description}"
     return error_response(status, message, headers=headers)
-
-
-def _retry_after() -> dict[str, str]:
-    limit = g.get("view_rate_limit")
-    if limit is None:
-        return {}
-    reset = limit[1]
-    return {"Retry-After": str(max(1, int(reset - time.time())))}
 
 
 def handle_domain_error(error: TaskDriverError) -> Response:

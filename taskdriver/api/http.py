@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -10,11 +11,14 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ..logs import LOGGER_NAME, access_fields
 from .context import principal
+from .edge import UNLIMITED_API_ENDPOINTS
+
+access_log = logging.getLogger(f"{LOGGER_NAME}.access")
 
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-PUBLIC_API_ENDPOINTS = {"auth.login", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-                        "swagger_assets.static"}
+PUBLIC_API_ENDPOINTS = {"auth.login", *UNLIMITED_API_ENDPOINTS}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -24,12 +28,15 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-def _start_request() -> None:
+def _identify_request() -> None:
     g.started_at = time.perf_counter()
     sent = request.headers.get("X-Correlation-ID", "")
     g.correlation_id = sent if CORRELATION_ID.match(sent) else str(uuid.uuid4())
-    if request.url_rule is None:
-        return  # unknown route or method: the 404/405 handler answers
+
+
+def _check_request() -> None:
+    if request.url_rule is None or request.method == "OPTIONS":
+        return  # unknown route or method (the 404/405 handler answers), or a CORS preflight
     if request.method in BODY_METHODS:
         _check_json_body()
     if request.path.startswith("/api/") and request.endpoint not in PUBLIC_API_ENDPOINTS:
@@ -55,15 +62,22 @@ def _finish_response(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = HSTS
+    access_log.info("request", extra={"fields": access_fields(response.status_code)})
     return response
 
 
+def init_identification(app: Flask) -> None:
+    """Register first, so that even a request refused by the rate limit has an ID."""
+    app.before_request(_identify_request)
+
+
 def init_app(app: Flask) -> None:
+    """Register after the rate limiter: a flood of bad tokens is limited before auth."""
     hops = app.config["TASKDRIVER_SETTINGS"].trusted_proxies
     if hops:
         # Client IP, scheme and host from X-Forwarded-* of exactly that many proxies; more
         # would let any client forge its address past the rate limit.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore
                                 x_host=hops, x_port=hops, x_prefix=hops)
-    app.before_request(_start_request)
+    app.before_request(_check_request)
     app.after_request(_finish_response)

@@ -1,18 +1,18 @@
-"""Operational endpoints outside `/api`: health (and, later, metrics)."""
+"""Operational endpoints outside `/api`: health and metrics, open to scrapers (no token)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from .. import __version__
 from ..errors import StorageError
-from .context import driver
+from .context import driver, services
 from .errors import error_response
-from .schemas import HealthSchema, envelope
+from .schemas import HealthSchema, MetricsJsonSchema, envelope
 
 blp = Blueprint("ops", __name__, description="Health and metrics; no token needed")
 
@@ -40,3 +40,28 @@ def health() -> Any:
         return error_response(503, "Storage is not writable",
                               data=HealthSchema().dump(data))
     return {"data": data}
+
+
+@blp.route("/metrics")
+@blp.doc(security=[], responses={"200": {
+    "description": "Prometheus text exposition, summed over every worker",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics() -> Response:
+    """Request counts and latency by route, queue counters and task gauges."""
+    return services().metrics.exposition()
+
+
+@blp.route("/metrics/json")
+@blp.response(200, envelope(MetricsJsonSchema))
+@blp.doc(security=[])
+def metrics_json() -> dict[str, Any]:
+    """Request totals over every worker, active sessions, and this worker's resources."""
+    shared = services()
+    totals = shared.metrics.request_totals()
+    return {"data": {
+        "requests_total": totals.total, "requests_success": totals.success,
+        "requests_error": totals.error,
+        "response_time_avg": round(totals.seconds / totals.total * 1000, 3)
+        if totals.total else 0.0,
+        "active_sessions": shared.authenticator.active_sessions(),
+        "system": shared.metrics.system_usage(STARTED_AT)}}

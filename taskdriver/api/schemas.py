@@ -421,3 +421,19 @@ class HealthSchema(Schema):
     uptime = fields.Float(metadata={"description": "Seconds since this worker started"})
     version = fields.Str()
     storage = fields.Nested(StorageHealthSchema)
+
+
+class SystemUsageSchema(Schema):
+    memory_usage = fields.Float(metadata={"description": "Resident MB of this worker"})
+    cpu_usage = fields.Float(metadata={"description": "CPU % of this worker since the "
+                                                      "previous call"})
+    uptime = fields.Float(metadata={"description": "Seconds since this worker started"})
+
+
+class MetricsJsonSchema(Schema):
+    requests_total = fields.Int()
+    requests_success = fields.Int()
+    requests_error = fields.Int()
+    response_time_avg = fields.Float(metadata={"description": "Milliseconds"})
+    active_sessions = fields.Int()
+    system = fields.Nested(SystemUsageSchema)

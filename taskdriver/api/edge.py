@@ -1,0 +1,33 @@
+"""Protections in front of every route: per-IP rate limits and CORS."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_cors import CORS
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from ..config import Settings
+
+EXPOSED_HEADERS = ["X-Correlation-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                   "X-RateLimit-Reset", "Retry-After"]
+UNLIMITED_API_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui",
+                           "swagger_assets.static"}
+
+
+def _exempt() -> bool:
+    """Only `/api/*` counts; health, metrics, docs and CORS preflights stay reachable."""
+    return (not request.path.startswith("/api/") or request.method == "OPTIONS"
+            or request.endpoint in UNLIMITED_API_ENDPOINTS)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    # One budget per client IP across all of /api (application limits), not one per route.
+    # ProxyFix (see http.py) has already put the real client address in remote_addr.
+    Limiter(get_remote_address, app=app, enabled=settings.rate_limit_enabled,
+            application_limits=[settings.rate_limit] if settings.rate_limit_enabled else [],
+            application_limits_exempt_when=_exempt, headers_enabled=True,
+            storage_uri=settings.rate_limit_storage, in_memory_fallback_enabled=True,
+            key_prefix="taskdriver")
+    CORS(app, origins=list(settings.cors_origins), expose_headers=EXPOSED_HEADERS,
+         allow_headers=["Authorization", "Content-Type", "X-Correlation-ID"])
