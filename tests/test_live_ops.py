@@ -1,0 +1,148 @@
+"""Operations under a real gunicorn: metrics over workers, logs, shared rate limits, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from conftest import ADMIN_TOKEN
+from live_server import LiveServer
+
+pytestmark = pytest.mark.slow
+HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def redis_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path / "data", workers=2, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN)
+    live.start()
+    yield live
+    live.stop()
+
+
+def scrape_request_count(server: LiveServer) -> float:
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("taskdriver_http_request_duration_seconds_count{"))
+
+
+def test_metrics_sum_every_worker(server: LiveServer) -> None:
+    baseline = scrape_request_count(server)  # the readiness probe's /health
+    sent = 0
+    session = requests.Session()  # sync workers close each connection: both get traffic
+    for number in range(60):
+        session.get(f"{server.url}/api/projects", headers=HEADERS, timeout=10)
+        sent += 1
+        if number % 10 == 0:
+            session.get(f"{server.url}/api/unknown-{number}", timeout=10)
+            sent += 1
+    assert scrape_request_count(server) - baseline == sent
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert 'route="/api/projects",status="200"} 60.0' in text
+    assert 'route="<unmatched>",status="404"} 6.0' in text
+    pids = {line for line in server.log().splitlines() if "Booting worker" in line}
+    assert len(pids) >= 2
+    totals = requests.get(f"{server.url}/metrics/json", timeout=10).json()["data"]
+    assert totals["requests_total"] == baseline + sent  # scrapes of /metrics are not counted
+    assert totals["requests_error"] == 6
+
+
+def test_access_log_has_correlation_id_and_never_the_token(server: LiveServer) -> None:
+    requests.post(f"{server.url}/api/projects", headers=HEADERS, json={"name": "logged"},
+                  timeout=10)
+    login = requests.post(f"{server.url}/api/auth/login", timeout=10,
+                          json={"agentName": "agent-9", "projectId": "logged"}).json()
+    token = login["data"]["token"]
+    response = requests.post(f"{server.url}/api/agents/agent-9/next-task", json={},
+                             timeout=10, headers={"Authorization": f"Bearer {token}",
+                                                  "X-Correlation-ID": "trace-me-123"})
+    assert response.headers["X-Correlation-ID"] == "trace-me-123"
+    log = server.log()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("correlationId") == "trace-me-123"]
+    assert len(mine) == 1
+    assert mine[0]["level"] == "info" and mine[0]["method"] == "POST"
+    assert mine[0]["path"] == "/api/agents/agent-9/next-task" and mine[0]["status"] == 200
+    assert mine[0]["agent"] == "agent-9" and mine[0]["duration"] >= 0
+    assert mine[0]["timestamp"].endswith("Z")
+    assert token not in log and ADMIN_TOKEN not in log
+
+
+@pytest.mark.skipif(not redis_available(), reason="needs Redis on 127.0.0.1:6379 for a "
+                                                  "rate-limit count shared by workers")
+def test_shared_rate_limit_across_workers(tmp_path: Path) -> None:
+    import redis
+
+    def forget_counts() -> None:  # a fresh budget for 127.0.0.1, before and after
+        client = redis.Redis()
+        for key in client.scan_iter("*taskdriver*"):
+            client.delete(key)
+
+    forget_counts()
+    server = LiveServer(tmp_path / "data", workers=2, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN,
+                        TASKDRIVER_RATE_LIMIT="100 per 15 minutes",
+                        TASKDRIVER_RATE_LIMIT_STORAGE="redis://127.0.0.1:6379/0")
+    server.start()
+    try:
+        codes = [requests.get(f"{server.url}/api/projects", headers=HEADERS,
+                              timeout=10).status_code for _ in range(101)]
+        assert codes[:100] == [200] * 100 and codes[100] == 429
+        assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+    finally:
+        server.stop()
+        forget_counts()
+
+
+def test_sigterm_lets_in_flight_requests_finish(server: LiveServer) -> None:
+    project = requests.post(f"{server.url}/api/projects", headers=HEADERS,
+                            json={"name": "graceful"}, timeout=10).json()["data"]
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def loader() -> None:
+        while not stop.is_set():
+            try:
+                response = requests.post(
+                    f"{server.url}/api/projects/{project['id']}/tasks/bulk", headers=HEADERS,
+                    json={"tasks": [{"instructions": "x" * 100}] * 500}, timeout=30)
+            except requests.ConnectionError:
+                return
+            if response.status_code == 201:
+                with lock:
+                    acknowledged.extend(t["id"] for t in response.json()["data"]["createdTasks"])
+
+    threads = [threading.Thread(target=loader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    while len(acknowledged) < 2000:
+        threading.Event().wait(0.05)
+    server.stop()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert server.process is not None and server.process.returncode == 0
+    restarted = LiveServer(server.data_dir, workers=1, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN)
+    restarted.start()
+    try:
+        page = requests.get(f"{restarted.url}/api/projects/{project['id']}", headers=HEADERS,
+                            timeout=10).json()["data"]
+        assert page["stats"]["totalTasks"] >= len(acknowledged)
+        assert page["stats"]["totalTasks"] % 500 == 0  # no bulk half-written
+    finally:
+        restarted.stop()
