@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test reap clean
+.PHONY: install run test reap screenshot clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,21 @@ run: $(STAMP)
 	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
 test: $(STAMP)
+	scripts/install-test-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 reap: $(STAMP)
 	$(VENV)/bin/flask --app taskdriver taskdriver reap
+
+# Refresh docs/api-docs.png from a throwaway server on port 3999.
+screenshot: $(STAMP)
+	scripts/install-test-deps
+	rm -rf build/screenshot && mkdir -p build/screenshot
+	TASKDRIVER_DATA_DIR=build/screenshot TASKDRIVER_BIND=127.0.0.1:3999 TASKDRIVER_WORKERS=1 \
+	  $(VENV)/bin/gunicorn --config gunicorn.conf.py --pid build/screenshot.pid --daemon
+	sleep 2
+	scripts/render-docs http://127.0.0.1:3999/api/docs build/screenshot/dom.html docs/api-docs.png
+	kill $$(cat build/screenshot.pid)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
