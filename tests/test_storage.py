@@ -168,3 +168,35 @@ def test_kill_9_in_a_loop_of_writes_loses_no_acknowledged_write(tmp_path: Path) 
         assert not missing, f"{len(missing)} acknowledged writes lost"
         assert len(stored) == len(set(stored))
     assert len(acknowledged) > 100
+
+
+def test_a_reader_follows_another_writers_compaction(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that was caught up adopts a new snapshot without re-reading it."""
+    monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 3000)
+    full_loads: list[Path] = []
+    original = journal.JournaledStore._load_snapshot
+
+    def counting(self, path, sig):  # type: ignore[no-untyped-def]
+        full_loads.append(path)
+        return original(self, path, sig)
+
+    monkeypatch.setattr(journal.JournaledStore, "_load_snapshot", counting)
+    data_dir = tmp_path / "data"
+    writer_app, writer = reopen(data_dir)
+    reader_app, reader = reopen(data_dir)
+    project = writer.project("demo")
+    store_dir = data_dir / "projects" / project["id"]
+    ids = []
+    for _ in range(40):
+        ids.append(writer.task(project["id"], instructions="z" * 300)["id"])
+        assert all_task_ids(reader, project["id"]) == ids  # the reader keeps up
+    assert max(journal_generations(store_dir)) > 3
+    reader_loads = [p for p in full_loads if p.parent == store_dir]
+    assert len(reader_loads) == 2  # one first load per process, none after compactions
+    # A reader that fell behind by two generations must reload, and still sees everything.
+    for _ in range(30):
+        ids.append(writer.task(project["id"], instructions="z" * 300)["id"])
+    assert all_task_ids(reader, project["id"]) == ids
+    close_app(writer_app)
+    close_app(reader_app)

@@ -2,7 +2,8 @@
 
 Layout of a store directory:
 
-    snapshot.json        {"generation": G, "state": {...}}   replaced atomically by rename
+    snapshot.json        {"generation": G}, then one [kind, record] line per record;
+                         replaced atomically by rename
     journal.G.jsonl      one JSON line per committed transaction since that snapshot
 
 Every process keeps the decoded state in memory and, each time it takes the store's lock,
@@ -50,7 +51,7 @@ class JournaledState(Protocol):
         """Turn a record read from disk back into its object."""
 
     def to_snapshot(self) -> dict[str, list[Any]]:
-        """Every live record by kind, ready for orjson."""
+        """Every live record by kind, ready for orjson (kinds in the order to load them)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -155,27 +156,49 @@ class JournaledStore:
             self._forget()
             raise NotFound() from None
         sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if sig != self._snapshot_sig or self._state is None:
+        if self._state is None:
+            self._load_snapshot(snapshot_path, sig)
+        elif sig != self._snapshot_sig and not self._adopt_compaction(snapshot_path, sig):
             self._load_snapshot(snapshot_path, sig)
         self._replay_tail()
         assert self._state is not None
         return self._state
 
+    def _adopt_compaction(self, path: Path, sig: tuple[int, int, int]) -> bool:
+        """Follow another process's compaction without re-reading the whole snapshot.
+
+        A compaction snapshots exactly the old snapshot plus the whole old journal. So if we
+        can still read the old journal to its end (our descriptor outlives its unlink) and
+        the new snapshot is the very next generation, our state already equals it.
+        """
+        self._replay_tail()
+        journal_size = os.fstat(self._journal.fileno()).st_size
+        if self._offset != journal_size or read_generation(path) != self._generation + 1:
+            return False
+        self._journal.close()
+        self._generation += 1
+        self._journal = open(self._journal_path(self._generation), "a+b")
+        self._offset = 0
+        self._snapshot_sig = sig
+        self._snapshot_bytes = sig[2]
+        return True
+
     def _load_snapshot(self, path: Path, sig: tuple[int, int, int]) -> None:
         self._forget()
-        raw = path.read_bytes()
-        document = orjson.loads(raw)
         state = self._new_state()
-        for kind, records in document["state"].items():
-            for raw_record in records:
+        # One record per line, decoded as it is read: the raw JSON of 100,000 tasks is
+        # never held in memory all at once.
+        with open(path, "rb") as snapshot:
+            generation = int(orjson.loads(snapshot.readline())["generation"])
+            for line in snapshot:
+                kind, raw_record = orjson.loads(line)
                 record = state.decode(kind, raw_record)
                 state.apply(kind, record_key(record), record)
         self._state = state
         self._snapshot_sig = sig
-        self._snapshot_bytes = len(raw)
-        self._generation = int(document["generation"])
-        journal_path = self._journal_path(self._generation)
-        self._journal = open(journal_path, "a+b")
+        self._snapshot_bytes = sig[2]
+        self._generation = generation
+        self._journal = open(self._journal_path(generation), "a+b")
         self._offset = 0
 
     def _journal_path(self, generation: int) -> Path:
@@ -248,10 +271,11 @@ class JournaledStore:
         self._snapshot_bytes = st.st_size
 
     def _write_snapshot(self, state: JournaledState, generation: int) -> None:
-        body = orjson.dumps({"generation": generation, "state": state.to_snapshot()})
         temporary = self.directory / f"{SNAPSHOT_NAME}.tmp"
         with open(temporary, "wb") as handle:
-            handle.write(body)
+            handle.write(orjson.dumps({"generation": generation}) + b"\n")
+            for kind, records in state.to_snapshot().items():
+                handle.writelines(orjson.dumps([kind, record]) + b"\n" for record in records)
             handle.flush()
             if self._fsync:
                 os.fsync(handle.fileno())
@@ -261,6 +285,12 @@ class JournaledStore:
         os.replace(temporary, self.directory / SNAPSHOT_NAME)
         if self._fsync:
             _fsync_dir(self.directory)
+
+
+def read_generation(snapshot_path: Path) -> int:
+    """The generation a snapshot starts, from its first line only."""
+    with open(snapshot_path, "rb") as snapshot:
+        return int(orjson.loads(snapshot.readline())["generation"])
 
 
 def record_key(record: Any) -> str:

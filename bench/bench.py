@@ -1,0 +1,216 @@
+"""TaskDriver benchmark: the real server under gunicorn, driven over HTTP on loopback.
+
+    python bench/bench.py [--quick] [--tasks 1000,10000,100000] [--agents 1,8]
+                          [--cycles 2000] [--workers N] [--output bench/results.json]
+
+Measures bulk load (tasks/s with 1,000-task requests), the agent cycle (next-task +
+complete: cycles/s and p50/p99 latency) at several queue depths and agent counts, and the
+cold start of a worker on the largest project (time to first answer, peak RSS). Storage is
+the file backend with fsync on. Agents are separate processes, so the client's GIL does not
+cap the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from live_server import LiveServer  # noqa: E402
+
+TOKEN = "bench-operator-token-0123456789abcdef"
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+BULK_SIZE = 1000
+
+
+def operator(server: LiveServer, method: str, path: str, **kwargs: Any) -> Any:
+    response = requests.request(method, f"{server.url}{path}", headers=HEADERS, timeout=120,
+                                **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def bulk_load(server: LiveServer, project_id: str, count: int) -> float:
+    """Load `count` tasks in 1,000-task requests; returns tasks per second."""
+    started = time.perf_counter()
+    loaded = 0
+    while loaded < count:
+        size = min(BULK_SIZE, count - loaded)
+        body = {"tasks": [{"instructions": f"Analyse module {loaded + i}",
+                           "variables": {"module": str(loaded + i)}} for i in range(size)]}
+        data = operator(server, "POST", f"/api/projects/{project_id}/tasks/bulk",
+                        json=body)["data"]
+        assert data["tasksCreated"] == size, data["errors"][:3]
+        loaded += size
+    return count / (time.perf_counter() - started)
+
+
+def _agent(args: tuple[str, str, str, int]) -> list[tuple[float, float]]:
+    """One agent process: `cycles` of next-task + complete; (next-task s, cycle s) each."""
+    url, project_name, name, cycles = args
+    http = requests.Session()
+    login = http.post(f"{url}/api/auth/login", json={"agentName": name,
+                                                     "projectId": project_name}).json()
+    http.headers["Authorization"] = f"Bearer {login['data']['token']}"
+    timings = []
+    for _ in range(cycles):
+        start = time.perf_counter()
+        body = http.post(f"{url}/api/agents/{name}/next-task", json={}).json()
+        leased = time.perf_counter()
+        if not body["success"]:
+            break
+        task_id = body["data"]["task"]["id"]
+        done = http.post(f"{url}/api/tasks/{task_id}/complete",
+                         json={"result": "ok", "outputs": {"findings": 0}})
+        assert done.status_code == 200, done.text
+        timings.append((leased - start, time.perf_counter() - start))
+    return timings
+
+
+def agent_cycles(server: LiveServer, project_name: str, agents: int, cycles: int
+                 ) -> dict[str, float]:
+    per_agent = max(1, cycles // agents)
+    jobs = [(server.url, project_name, f"bench-{agents}-{i}", per_agent)
+            for i in range(agents)]
+    with multiprocessing.Pool(agents) as pool:
+        started = time.perf_counter()
+        results = pool.map(_agent, jobs)
+        elapsed = time.perf_counter() - started
+    timings = [t for result in results for t in result]
+    leases = sorted(t[0] for t in timings)
+    whole = sorted(t[1] for t in timings)
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+    return {"cycles": len(timings), "cycles_per_s": len(timings) / elapsed,
+            "cycle_p50_ms": pct(whole, 0.5), "cycle_p99_ms": pct(whole, 0.99),
+            "next_task_p50_ms": pct(leases, 0.5), "next_task_p99_ms": pct(leases, 0.99)}
+
+
+def cold_start(data_dir: Path, project_id: str) -> dict[str, float]:
+    """A fresh one-worker server: time until it answers a read of the big project."""
+    server = LiveServer(data_dir, workers=1, TASKDRIVER_ADMIN_TOKEN=TOKEN)
+    server.start()  # /health answers before any project is loaded
+    try:
+        started = time.perf_counter()
+        operator(server, "GET", f"/api/projects/{project_id}/tasks?limit=1")
+        first = time.perf_counter() - started
+        worker = psutil.Process(server.process.pid).children()[0]  # type: ignore[union-attr]
+        rss = worker.memory_info().rss
+        peak = _peak_rss(worker.pid) or rss
+    finally:
+        server.stop()
+    return {"first_request_s": first, "worker_rss_mb": rss / 2**20,
+            "worker_peak_rss_mb": peak / 2**20}
+
+
+def _peak_rss(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def run(depths: list[int], agent_counts: list[int], cycles: int, workers: int) -> dict:
+    results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "workers": workers,
+                                           "fsync": True}, "bulk_load": {},
+                               "agent_cycle": {}}
+    root = Path(tempfile.mkdtemp(prefix="taskdriver-bench-"))
+    try:
+        server = LiveServer(root / "data", workers=workers, TASKDRIVER_ADMIN_TOKEN=TOKEN)
+        server.start()
+        try:
+            largest = None
+            for depth in depths:
+                name = f"bench-{depth}"
+                project = operator(server, "POST", "/api/projects", json={
+                    "name": name, "config": {"defaultLeaseDurationMinutes": 30}})["data"]
+                rate = bulk_load(server, project["id"], depth)
+                results["bulk_load"][str(depth)] = {"tasks_per_s": rate}
+                print(f"bulk load {depth:>7} tasks: {rate:8.0f} tasks/s", flush=True)
+                for agents in agent_counts:
+                    # keep the queue at its depth: top up what the cycles consume
+                    stats = agent_cycles(server, name, agents, cycles)
+                    bulk_load(server, project["id"], stats["cycles"])
+                    results["agent_cycle"][f"{depth}x{agents}"] = {
+                        "depth": depth, "agents": agents, **stats}
+                    print(f"agent cycle depth {depth:>7}, {agents} agents: "
+                          f"{stats['cycles_per_s']:7.1f} cycles/s, "
+                          f"next-task p50 {stats['next_task_p50_ms']:.1f} ms "
+                          f"p99 {stats['next_task_p99_ms']:.1f} ms", flush=True)
+                largest = project["id"]
+        finally:
+            server.stop()
+        results["cold_start"] = {"tasks": max(depths), **cold_start(root / "data", largest)}
+        print(f"cold start on {max(depths)} tasks: "
+              f"{results['cold_start']['first_request_s']:.2f} s, worker RSS "
+              f"{results['cold_start']['worker_rss_mb']:.0f} MB", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    low, high = str(min(depths)), str(max(depths))
+    for agents in agent_counts:
+        flat = (results["agent_cycle"][f"{high}x{agents}"]["cycles_per_s"]
+                / results["agent_cycle"][f"{low}x{agents}"]["cycles_per_s"])
+        results.setdefault("ratios", {})[f"cycle_{high}_vs_{low}_{agents}_agents"] = flat
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| measure | value |", "| --- | --- |"]
+    for depth, row in results["bulk_load"].items():
+        lines.append(f"| bulk load, {int(depth):,} tasks | {row['tasks_per_s']:,.0f} tasks/s |")
+    for row in results["agent_cycle"].values():
+        lines.append(f"| agent cycle, depth {row['depth']:,}, {row['agents']} agent(s) | "
+                     f"{row['cycles_per_s']:,.0f} cycles/s; next-task p50 "
+                     f"{row['next_task_p50_ms']:.1f} ms, p99 {row['next_task_p99_ms']:.1f} ms |")
+    for name, ratio in results.get("ratios", {}).items():
+        lines.append(f"| {name.replace('_', ' ')} | {ratio:.2f}x |")
+    cold = results["cold_start"]
+    lines.append(f"| cold start, {cold['tasks']:,} tasks | first answer "
+                 f"{cold['first_request_s']:.2f} s; worker RSS {cold['worker_rss_mb']:.0f} MB "
+                 f"(peak {cold['worker_peak_rss_mb']:.0f} MB) |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes for a smoke run (under a minute)")
+    parser.add_argument("--tasks", default="1000,100000",
+                        help="queue depths (comma list); bulk load is timed at each")
+    parser.add_argument("--agents", default="1,8", help="concurrent agents (comma list)")
+    parser.add_argument("--cycles", type=int, default=2000, help="agent cycles per run")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
+    args = parser.parse_args()
+    depths = [int(x) for x in args.tasks.split(",")]
+    cycles = args.cycles
+    if args.quick:
+        depths, cycles = [200, 2000], 200
+    results = run(depths, [int(x) for x in args.agents.split(",")], cycles, args.workers)
+    results["table"] = table(results)
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(results["table"])
+
+
+if __name__ == "__main__":
+    main()
