@@ -81,8 +81,12 @@ def _agent(args: tuple[str, str, str, int]) -> list[tuple[float, float]]:
     return timings
 
 
-def agent_cycles(server: LiveServer, project_name: str, agents: int, cycles: int
-                 ) -> dict[str, float]:
+def agent_cycles(server: LiveServer, project_name: str, agents: int, cycles: int,
+                 workers: int) -> dict[str, float]:
+    """Time `cycles` agent cycles in steady state (after every worker has read the queue)."""
+    with multiprocessing.Pool(agents) as pool:  # warm-up: each worker catches up once
+        pool.map(_agent, [(server.url, project_name, f"warm-{agents}-{i}", 2 * workers)
+                          for i in range(agents)])
     per_agent = max(1, cycles // agents)
     jobs = [(server.url, project_name, f"bench-{agents}-{i}", per_agent)
             for i in range(agents)]
@@ -129,7 +133,8 @@ def _peak_rss(pid: int) -> int | None:
     return None
 
 
-def run(depths: list[int], agent_counts: list[int], cycles: int, workers: int) -> dict:
+def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycles: int,
+        workers: int) -> dict:
     results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "workers": workers,
                                            "fsync": True}, "bulk_load": {},
                                "agent_cycle": {}}
@@ -139,28 +144,32 @@ def run(depths: list[int], agent_counts: list[int], cycles: int, workers: int) -
         server.start()
         try:
             largest = None
-            for depth in depths:
+            for depth in sorted(set(bulk_sizes) | set(depths)):
                 name = f"bench-{depth}"
                 project = operator(server, "POST", "/api/projects", json={
                     "name": name, "config": {"defaultLeaseDurationMinutes": 30}})["data"]
                 rate = bulk_load(server, project["id"], depth)
-                results["bulk_load"][str(depth)] = {"tasks_per_s": rate}
-                print(f"bulk load {depth:>7} tasks: {rate:8.0f} tasks/s", flush=True)
+                largest = project["id"]
+                if depth in bulk_sizes:
+                    results["bulk_load"][str(depth)] = {"tasks_per_s": rate}
+                    print(f"bulk load {depth:>7} tasks: {rate:8.0f} tasks/s", flush=True)
+                if depth not in depths:
+                    continue
                 for agents in agent_counts:
                     # keep the queue at its depth: top up what the cycles consume
-                    stats = agent_cycles(server, name, agents, cycles)
-                    bulk_load(server, project["id"], stats["cycles"])
+                    stats = agent_cycles(server, name, agents, cycles, workers)
+                    bulk_load(server, project["id"], stats["cycles"] + 2 * workers * agents)
                     results["agent_cycle"][f"{depth}x{agents}"] = {
                         "depth": depth, "agents": agents, **stats}
                     print(f"agent cycle depth {depth:>7}, {agents} agents: "
                           f"{stats['cycles_per_s']:7.1f} cycles/s, "
                           f"next-task p50 {stats['next_task_p50_ms']:.1f} ms "
                           f"p99 {stats['next_task_p99_ms']:.1f} ms", flush=True)
-                largest = project["id"]
         finally:
             server.stop()
-        results["cold_start"] = {"tasks": max(depths), **cold_start(root / "data", largest)}
-        print(f"cold start on {max(depths)} tasks: "
+        biggest = max(set(bulk_sizes) | set(depths))
+        results["cold_start"] = {"tasks": biggest, **cold_start(root / "data", largest)}
+        print(f"cold start on {biggest} tasks: "
               f"{results['cold_start']['first_request_s']:.2f} s, worker RSS "
               f"{results['cold_start']['worker_rss_mb']:.0f} MB", flush=True)
     finally:
@@ -194,18 +203,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="small sizes for a smoke run (under a minute)")
+    parser.add_argument("--bulk", default="1000,10000,100000",
+                        help="bulk load sizes to time (comma list)")
     parser.add_argument("--tasks", default="1000,100000",
-                        help="queue depths (comma list); bulk load is timed at each")
+                        help="queue depths for the agent cycle (comma list)")
     parser.add_argument("--agents", default="1,8", help="concurrent agents (comma list)")
     parser.add_argument("--cycles", type=int, default=2000, help="agent cycles per run")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
+    bulk_sizes = [int(x) for x in args.bulk.split(",")]
     depths = [int(x) for x in args.tasks.split(",")]
     cycles = args.cycles
     if args.quick:
-        depths, cycles = [200, 2000], 200
-    results = run(depths, [int(x) for x in args.agents.split(",")], cycles, args.workers)
+        bulk_sizes, depths, cycles = [1000, 5000], [1000, 5000], 300
+    results = run(bulk_sizes, depths, [int(x) for x in args.agents.split(",")], cycles,
+                  args.workers)
     results["table"] = table(results)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print()

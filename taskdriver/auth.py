@@ -106,20 +106,24 @@ class Authenticator:
             return Principal(Role.ADMIN)
         token_hash = hash_token(token)
         now = self.now()
-        with self.storage.global_tx() as tx:
+        with self.storage.global_tx(write=False) as tx:
             if tx.has_admin_token(token_hash):
                 return Principal(Role.ADMIN)
+            session = tx.session_by_token_hash(token_hash)
+        if session is None:
+            raise Unauthenticated("Invalid or expired token")
+        if session.expires_at > now and now - session.last_activity < self.touch_interval:
+            return Principal(Role.AGENT, session)  # the common case: no write at all
+        with self.storage.global_tx() as tx:
             session = tx.session_by_token_hash(token_hash)
             if session is None:
                 raise Unauthenticated("Invalid or expired token")
             if session.expires_at <= now:
                 tx.delete_session(session.id)
                 raise Unauthenticated("Invalid or expired token")
-            if now - session.last_activity >= self.touch_interval:
-                session = replace(session, last_activity=now,
-                                  expires_at=max(session.expires_at,
-                                                 now + self.settings.session_ttl))
-                tx.put_session(session)
+            session = replace(session, last_activity=now,
+                              expires_at=max(session.expires_at, now + self.settings.session_ttl))
+            tx.put_session(session)
         return Principal(Role.AGENT, session)
 
     def logout(self, principal: Principal) -> None:
@@ -146,5 +150,5 @@ class Authenticator:
     def active_sessions(self) -> int:
         """Sessions that have not expired."""
         now = self.now()
-        with self.storage.global_tx() as tx:
+        with self.storage.global_tx(write=False) as tx:
             return sum(1 for s in tx.sessions() if s.expires_at > now)

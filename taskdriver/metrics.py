@@ -80,11 +80,11 @@ class StorageCollector:
     def collect(self) -> Iterator[Metric]:
         tasks = GaugeMetricFamily(f"{PREFIX}_tasks", "Tasks by project and status",
                                   labels=["project", "project_name", "status"])
-        with self.driver.storage.global_tx() as tx:
+        with self.driver.storage.global_tx(write=False) as tx:
             projects = tx.list_projects()
         for project in projects:
             try:
-                with self.driver.storage.project_tx(project.id) as ptx:
+                with self.driver.storage.project_tx(project.id, write=False) as ptx:
                     counts = ptx.status_counts()
             except NotFound:
                 continue  # deleted since the list was read

@@ -92,14 +92,14 @@ class TaskDriver:
 
     def resolve_project(self, reference: str) -> Project:
         """Find a project by id or, for body fields, by name."""
-        with self.storage.global_tx() as tx:
+        with self.storage.global_tx(write=False) as tx:
             project = tx.get_project(reference) or tx.project_by_name(reference)
         if project is None:
             raise NotFound("Project not found")
         return project
 
     def _project(self, principal: Principal, project_id: str) -> Project:
-        with self.storage.global_tx() as tx:
+        with self.storage.global_tx(write=False) as tx:
             project = tx.get_project(project_id)
         if project is None:
             raise NotFound("Project not found")
@@ -107,12 +107,12 @@ class TaskDriver:
         return project
 
     def _view(self, project: Project) -> ProjectView:
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             return ProjectView(project, tx.status_counts())
 
     def list_projects(self, principal: Principal, status: str, limit: int, offset: int
                       ) -> tuple[list[ProjectView], int]:
-        with self.storage.global_tx() as tx:
+        with self.storage.global_tx(write=False) as tx:
             projects = [p for p in tx.list_projects()
                         if status == "all" or p.status.value == status]
         if principal.session is not None:
@@ -175,7 +175,7 @@ class TaskDriver:
 
     def project_stats(self, principal: Principal, project_id: str) -> ProjectStats:
         project = self._project(principal, project_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             now = self.now()
             counts = tx.status_counts()
             agents = {t.assigned_to for t in tx.running_tasks()
@@ -194,7 +194,7 @@ class TaskDriver:
 
     def list_task_types(self, principal: Principal, project_id: str) -> list[TaskType]:
         project = self._project(principal, project_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             return tx.list_task_types()
 
     def create_task_type(self, principal: Principal, project_id: str,
@@ -220,7 +220,7 @@ class TaskDriver:
 
     def get_task_type(self, principal: Principal, type_id: str) -> TaskType:
         project = self._locate_type(principal, type_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             task_type = tx.get_task_type(type_id)
         if task_type is None:
             raise NotFound("Task type not found")
@@ -339,13 +339,13 @@ class TaskDriver:
 
     def get_task(self, principal: Principal, task_id: str) -> Task:
         project = self._locate_task(principal, task_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             return self._task_in(tx, task_id)
 
     def list_tasks(self, principal: Principal, project_id: str, task_filter: TaskFilter,
                    limit: int, offset: int) -> tuple[list[Task], int]:
         project = self._project(principal, project_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             return tx.list_tasks(task_filter, limit, offset)
 
     def update_task(self, principal: Principal, task_id: str, spec: TaskSpec,
@@ -396,7 +396,7 @@ class TaskDriver:
     def batch_counts(self, principal: Principal, project_id: str, batch_id: str
                      ) -> dict[TaskStatus, int]:
         project = self._project(principal, project_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             counts = tx.status_counts(batch_id)
         if not any(counts.values()):
             raise NotFound("Batch not found")
@@ -449,7 +449,7 @@ class TaskDriver:
     def peek(self, principal: Principal, project_id: str) -> int:
         """How many tasks could be leased now (queued, plus expired leases to reclaim)."""
         project = self._project(principal, project_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             now = self.now()
             expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
                           and t.retry_count < t.max_retries)
@@ -457,7 +457,7 @@ class TaskDriver:
 
     def agents(self, principal: Principal, project_id: str) -> list[AgentLease]:
         project = self._project(principal, project_id)
-        with self.storage.project_tx(project.id) as tx:
+        with self.storage.project_tx(project.id, write=False) as tx:
             now = self.now()
             return [AgentLease(t.assigned_to or "", t) for t in tx.running_tasks()
                     if not rules.lease_expired(t, now)]
@@ -500,7 +500,7 @@ class TaskDriver:
     def reap(self, project_ids: list[str] | None = None) -> Reclaimed:
         """Reclaim expired leases in the given projects (all by default): the cron job."""
         if project_ids is None:
-            with self.storage.global_tx() as tx:
+            with self.storage.global_tx(write=False) as tx:
                 project_ids = [p.id for p in tx.list_projects()]
         tasks = agents = 0
         for project_id in project_ids:

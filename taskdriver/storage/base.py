@@ -5,6 +5,10 @@ Two kinds of atomic section exist:
 * `Storage.global_tx()`: projects, agent sessions and minted admin tokens.
 * `Storage.project_tx(project_id)`: one project's task types and tasks.
 
+Either may be opened with `write=False` for reading only: it sees every write acknowledged
+before it began, may let writers proceed meanwhile (so it is cheaper), and refuses `put_*`
+and `delete_*` with a `RuntimeError` (a programming error, never a client's).
+
 Inside a section every read sees every write committed before it (by any thread, process
 or host) and the section's own writes; nobody else writes the same scope until it ends.
 When the block exits normally its writes become durable together before the section ends;
@@ -177,11 +181,12 @@ class Storage(ABC):
     provider: str
 
     @abstractmethod
-    def global_tx(self) -> AbstractContextManager[GlobalTx]:
+    def global_tx(self, write: bool = True) -> AbstractContextManager[GlobalTx]:
         """An atomic section over projects, sessions and admin tokens."""
 
     @abstractmethod
-    def project_tx(self, project_id: str) -> AbstractContextManager[ProjectTx]:
+    def project_tx(self, project_id: str, write: bool = True
+                   ) -> AbstractContextManager[ProjectTx]:
         """An atomic section over one project's task types and tasks."""
 
     @abstractmethod

@@ -30,12 +30,15 @@ from .state import (ADMIN_TOKEN, PROJECT, SESSION, TASK, TASK_TYPE, AdminTokenRe
 class _ChangeLog:
     """Applies puts and deletes to the in-memory state at once and remembers them."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, write: bool) -> None:
         self.state = state
+        self.write = write
         self.changes: list[Change] = []
         self.after_commit: list[Callable[[], None]] = []
 
     def _put(self, kind: str, key: str, record: Any) -> None:
+        if not self.write:
+            raise RuntimeError("a read-only section cannot change records")
         self.state.apply(kind, key, record)
         self.changes.append((kind, key, record))
 
@@ -43,8 +46,8 @@ class _ChangeLog:
 class FileGlobalTx(_ChangeLog, GlobalTx):
     state: GlobalState
 
-    def __init__(self, state: GlobalState, storage: "FileStorage") -> None:
-        super().__init__(state)
+    def __init__(self, state: GlobalState, storage: "FileStorage", write: bool) -> None:
+        super().__init__(state, write)
         self._storage = storage
 
     def get_project(self, project_id: str) -> Project | None:
@@ -96,8 +99,8 @@ class FileGlobalTx(_ChangeLog, GlobalTx):
 class FileProjectTx(_ChangeLog, ProjectTx):
     state: ProjectState
 
-    def __init__(self, project_id: str, state: ProjectState) -> None:
-        super().__init__(state)
+    def __init__(self, project_id: str, state: ProjectState, write: bool) -> None:
+        super().__init__(state, write)
         self.project_id = project_id
 
     def get_task_type(self, type_id: str) -> TaskType | None:
@@ -203,7 +206,6 @@ class FileStorage(Storage):
             self._global.initialise([], only_if_missing=True)
         self._stores: dict[str, JournaledStore] = {}
         self._stores_lock = threading.Lock()
-        self._owner_of: dict[str, str] = {}  # task or task type id -> project id
 
     def project_store(self, project_id: str) -> JournaledStore:
         """This process's handle on one project's store (made on first use)."""
@@ -223,36 +225,40 @@ class FileStorage(Storage):
             self._stores.pop(project_id, None)
 
     @contextmanager
-    def global_tx(self) -> Iterator[GlobalTx]:
-        with self._global.locked() as state:
-            tx = FileGlobalTx(state, self)  # type: ignore[arg-type]
+    def global_tx(self, write: bool = True) -> Iterator[GlobalTx]:
+        with (self._global.locked() if write else self._global.reading()) as state:
+            tx = FileGlobalTx(state, self, write)  # type: ignore[arg-type]
             yield from _commit_on_exit(self._global, tx)
         for hook in tx.after_commit:
             hook()
 
     @contextmanager
-    def project_tx(self, project_id: str) -> Iterator[ProjectTx]:
+    def project_tx(self, project_id: str, write: bool = True) -> Iterator[ProjectTx]:
         store = self.project_store(project_id)
-        with store.locked() as state:
-            tx = FileProjectTx(project_id, state)  # type: ignore[arg-type]
+        with (store.locked() if write else store.reading()) as state:
+            tx = FileProjectTx(project_id, state, write)  # type: ignore[arg-type]
             yield from _commit_on_exit(store, tx)
 
     def _find_owner(self, record_id: str, holds: Callable[[ProjectState, str], bool]
                     ) -> str | None:
-        owner = self._owner_of.get(record_id)
-        if owner is not None:
-            return owner  # ids never move between projects
-        with self._global.locked() as state:
+        with self._global.reading() as state:
             project_ids = list(state.projects)  # type: ignore[attr-defined]
-        for project_id in project_ids:
-            try:
-                with self.project_store(project_id).locked() as project_state:
-                    if holds(project_state, record_id):  # type: ignore[arg-type]
-                        self._owner_of[record_id] = project_id
-                        return project_id
-            except NotFound:
-                continue  # deleted while we looked
+        # First what this process already holds (no I/O), then each project brought current.
+        for look in (lambda store: store.holds(lambda st: holds(st, record_id)),
+                     lambda store: self._current_holds(store, holds, record_id)):
+            for project_id in project_ids:
+                if look(self.project_store(project_id)):
+                    return project_id
         return None
+
+    @staticmethod
+    def _current_holds(store: JournaledStore, holds: Callable[[ProjectState, str], bool],
+                       record_id: str) -> bool:
+        try:
+            with store.reading() as state:
+                return holds(state, record_id)  # type: ignore[arg-type]
+        except NotFound:
+            return False  # deleted while we looked
 
     def project_of_task(self, task_id: str) -> str | None:
         return self._find_owner(task_id, lambda state, key: key in state.tasks)

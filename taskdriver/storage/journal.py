@@ -102,6 +102,35 @@ class JournaledStore:
             finally:
                 self._file_lock.release()
 
+    @contextmanager
+    def reading(self) -> Iterator[JournaledState]:
+        """The up-to-date state for reading only.
+
+        When neither the snapshot nor the journal changed since this process last caught
+        up, nobody committed anything meanwhile and the state is current: it is used without
+        the inter-process lock (two stat calls instead of a lock round trip). A write
+        acknowledged before this call began has changed the journal's size, so it is seen.
+        """
+        with self._thread_lock:
+            if self._state is not None and self._unchanged():
+                yield self._state
+                return
+        with self.locked() as state:
+            yield state
+
+    def _unchanged(self) -> bool:
+        try:
+            st = os.stat(self.directory / SNAPSHOT_NAME)
+        except FileNotFoundError:
+            return False
+        return ((st.st_ino, st.st_mtime_ns, st.st_size) == self._snapshot_sig
+                and os.fstat(self._journal.fileno()).st_size == self._offset)
+
+    def holds(self, kind_check: Callable[[JournaledState], bool]) -> bool:
+        """Ask the state this process already holds, without any I/O (False if none)."""
+        with self._thread_lock:
+            return self._state is not None and kind_check(self._state)
+
     def initialise(self, changes: list[Change], only_if_missing: bool = False) -> None:
         """Write the store's first snapshot holding `changes`.
 
