@@ -18,6 +18,7 @@ from .schemas import (BatchSchema, BulkResultSchema, BulkTaskArgs, DeletedSchema
                       TaskListArgs, TaskSchema, TaskUpdateArgs, envelope)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api", description="Tasks and batches")
+BULK_ITEM = TaskArgs()  # one schema instance loads every bulk item (schemas are reusable)
 
 
 def _spec(args: dict[str, Any]) -> TaskSpec:
@@ -60,7 +61,7 @@ def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     for index, raw in enumerate(args["tasks"]):
         try:
-            item = TaskArgs().load(raw)
+            item = BULK_ITEM.load(raw)
         except ValidationError as exc:
             details = validation_details(exc.messages, raw)
             errors.append({"index": index, "validationDetails": details, "error":
