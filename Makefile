@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test reap screenshot clean
+.PHONY: install run test reap bench soak crash fuzz screenshot clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/install-test-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Proof: benchmark (writes bench/results.json), soak, crash and fuzz at full size.
+bench: $(STAMP)
+	$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
+
+soak: $(STAMP)
+	$(VENV)/bin/python tests/soak.py
+
+crash: $(STAMP)
+	$(VENV)/bin/python tests/crash.py
+
+fuzz: $(STAMP)
+	$(VENV)/bin/python tests/fuzz.py --examples 40
 
 reap: $(STAMP)
 	$(VENV)/bin/flask --app taskdriver taskdriver reap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,7 +39,12 @@ class LiveServer:
         self.log_path = data_dir.parent / f"gunicorn-{self.port}.log"
 
     def start(self) -> "LiveServer":
+        """Start (or restart, on the same port and data) and wait until /health answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        metrics_dir = self.data_dir.parent / f"metrics-{self.port}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # a killed server leaves its files
+        metrics_dir.mkdir()
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
@@ -57,6 +63,12 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """`kill -9` the master and every worker at once, as a power cut would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
