@@ -13,6 +13,7 @@ cap the server.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import multiprocessing
 import os
@@ -59,36 +60,69 @@ def bulk_load(server: LiveServer, project_id: str, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+class _Client:
+    """A minimal HTTP/1.1 JSON client (http.client): the load generator shares the machine
+    with the server, so it should spend as little CPU per request as possible."""
+
+    def __init__(self, url: str) -> None:
+        self.host, self.port = url.removeprefix("http://").split(":")
+        self.headers = {"Content-Type": "application/json"}
+
+    def post(self, path: str, body: Any) -> tuple[int, Any]:
+        connection = http.client.HTTPConnection(self.host, int(self.port), timeout=60)
+        try:
+            connection.request("POST", path, json.dumps(body), self.headers)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+
 def _agent(args: tuple[str, str, str, int]) -> list[tuple[float, float]]:
     """One agent process: `cycles` of next-task + complete; (next-task s, cycle s) each."""
     url, project_name, name, cycles = args
-    http = requests.Session()
-    login = http.post(f"{url}/api/auth/login", json={"agentName": name,
-                                                     "projectId": project_name}).json()
-    http.headers["Authorization"] = f"Bearer {login['data']['token']}"
+    client = _Client(url)
+    _, login = client.post("/api/auth/login", {"agentName": name, "projectId": project_name})
+    client.headers["Authorization"] = f"Bearer {login['data']['token']}"
     timings = []
     for _ in range(cycles):
         start = time.perf_counter()
-        body = http.post(f"{url}/api/agents/{name}/next-task", json={}).json()
+        _, body = client.post(f"/api/agents/{name}/next-task", {})
         leased = time.perf_counter()
         if not body["success"]:
             break
-        task_id = body["data"]["task"]["id"]
-        done = http.post(f"{url}/api/tasks/{task_id}/complete",
-                         json={"result": "ok", "outputs": {"findings": 0}})
-        assert done.status_code == 200, done.text
+        status, done = client.post(f"/api/tasks/{body['data']['task']['id']}/complete",
+                                   {"result": "ok", "outputs": {"findings": 0}})
+        assert status == 200, done
         timings.append((leased - start, time.perf_counter() - start))
     return timings
 
 
-def agent_cycles(server: LiveServer, project_name: str, agents: int, cycles: int,
-                 workers: int) -> dict[str, float]:
-    """Time `cycles` agent cycles in steady state (after every worker has read the queue)."""
-    with multiprocessing.Pool(agents) as pool:  # warm-up: each worker catches up once
-        pool.map(_agent, [(server.url, project_name, f"warm-{agents}-{i}", 2 * workers)
+def agent_cycles(server: LiveServer, project: dict[str, str], depth: int, agents: int,
+                 cycles: int, workers: int, repeat: int) -> dict[str, float]:
+    """Time agent cycles `repeat` times in steady state; the median of each figure.
+
+    A warm-up first lets every worker read the queue once (that first read is what the
+    cold-start figure measures). Before each run the queue is topped up by what the run
+    will take, so it stays between `depth` and 1.5 x `depth` tasks deep.
+    """
+    warm_up = 2 * workers * agents
+    bulk_load(server, project["id"], warm_up)
+    with multiprocessing.Pool(agents) as pool:
+        pool.map(_agent, [(server.url, project["name"], f"warm-{agents}-{i}", 2 * workers)
                           for i in range(agents)])
+    per_run = min(cycles, max(100, depth // 2))
+    runs = []
+    for run in range(repeat):
+        bulk_load(server, project["id"], per_run)
+        runs.append(_timed_cycles(server, project["name"], agents, per_run, run))
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def _timed_cycles(server: LiveServer, project_name: str, agents: int, cycles: int,
+                  run: int) -> dict[str, float]:
     per_agent = max(1, cycles // agents)
-    jobs = [(server.url, project_name, f"bench-{agents}-{i}", per_agent)
+    jobs = [(server.url, project_name, f"bench-{agents}-{run}-{i}", per_agent)
             for i in range(agents)]
     with multiprocessing.Pool(agents) as pool:
         started = time.perf_counter()
@@ -134,9 +168,11 @@ def _peak_rss(pid: int) -> int | None:
 
 
 def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycles: int,
-        workers: int) -> dict:
+        workers: int, repeat: int) -> dict:
     results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "workers": workers,
-                                           "fsync": True}, "bulk_load": {},
+                                           "fsync": True, "repeat": repeat,
+                                           "cycles_per_run": cycles},
+                               "bulk_load": {},
                                "agent_cycle": {}}
     root = Path(tempfile.mkdtemp(prefix="taskdriver-bench-"))
     try:
@@ -157,8 +193,8 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                     continue
                 for agents in agent_counts:
                     # keep the queue at its depth: top up what the cycles consume
-                    stats = agent_cycles(server, name, agents, cycles, workers)
-                    bulk_load(server, project["id"], stats["cycles"] + 2 * workers * agents)
+                    stats = agent_cycles(server, project, depth, agents, cycles, workers,
+                                         repeat)
                     results["agent_cycle"][f"{depth}x{agents}"] = {
                         "depth": depth, "agents": agents, **stats}
                     print(f"agent cycle depth {depth:>7}, {agents} agents: "
@@ -183,13 +219,14 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
 
 
 def table(results: dict) -> str:
-    lines = ["| measure | value |", "| --- | --- |"]
+    lines = ["| measure | result |", "| --- | --- |"]
     for depth, row in results["bulk_load"].items():
         lines.append(f"| bulk load, {int(depth):,} tasks | {row['tasks_per_s']:,.0f} tasks/s |")
     for row in results["agent_cycle"].values():
         lines.append(f"| agent cycle, depth {row['depth']:,}, {row['agents']} agent(s) | "
                      f"{row['cycles_per_s']:,.0f} cycles/s; next-task p50 "
-                     f"{row['next_task_p50_ms']:.1f} ms, p99 {row['next_task_p99_ms']:.1f} ms |")
+                     f"{row['next_task_p50_ms']:.1f} ms, p99 {row['next_task_p99_ms']:.1f} ms; "
+                     f"cycle p50 {row['cycle_p50_ms']:.1f} ms |")
     for name, ratio in results.get("ratios", {}).items():
         lines.append(f"| {name.replace('_', ' ')} | {ratio:.2f}x |")
     cold = results["cold_start"]
@@ -209,16 +246,19 @@ def main() -> None:
                         help="queue depths for the agent cycle (comma list)")
     parser.add_argument("--agents", default="1,8", help="concurrent agents (comma list)")
     parser.add_argument("--cycles", type=int, default=2000, help="agent cycles per run")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per agent-cycle figure; the table shows medians")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
     bulk_sizes = [int(x) for x in args.bulk.split(",")]
     depths = [int(x) for x in args.tasks.split(",")]
     cycles = args.cycles
+    repeat = args.repeat
     if args.quick:
-        bulk_sizes, depths, cycles = [1000, 5000], [1000, 5000], 300
+        bulk_sizes, depths, cycles, repeat = [1000, 5000], [1000, 5000], 300, 1
     results = run(bulk_sizes, depths, [int(x) for x in args.agents.split(",")], cycles,
-                  args.workers)
+                  args.workers, repeat)
     results["table"] = table(results)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print()
