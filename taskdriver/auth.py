@@ -14,9 +14,9 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from .access import require_project
 from .config import Settings

@@ -7,9 +7,10 @@ build its own app with its own data directory without touching `os.environ`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_BIND = "127.0.0.1:3000"
@@ -75,7 +76,7 @@ class Settings:
         return self.storage_url or f"file:{self.data_dir}"
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Build settings from TASKDRIVER_* keys (environment style, string values allowed)."""
         def get(name: str) -> Any:
             return values.get(f"TASKDRIVER_{name}")
@@ -105,7 +106,7 @@ class Settings:
         return cls(**kwargs)
 
     @classmethod
-    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> "Settings":
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
         """Read the environment, then apply explicit overrides (used by tests and tools)."""
         merged: dict[str, Any] = {k: v for k, v in os.environ.items()
                                   if k.startswith("TASKDRIVER_")}

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import access, rules
 from .config import Settings
 from .errors import Conflict, FieldError, NotFound, TaskDriverError
 from .events import QueueEvents
-from .models import (DuplicateHandling, Principal, Project, ProjectConfig, ProjectStatus,
-                     Task, TaskStatus, TaskType)
+from .models import (
+    DuplicateHandling,
+    Principal,
+    Project,
+    ProjectConfig,
+    ProjectStatus,
+    Task,
+    TaskStatus,
+    TaskType,
+)
 from .storage import ProjectTx, RecentActivity, Storage, TaskFilter
 from .templates import duplicate_key, placeholders, render
 

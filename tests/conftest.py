@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -36,7 +37,7 @@ class Api:
         self.client = client
         self.token = token
 
-    def as_token(self, token: str | None) -> "Api":
+    def as_token(self, token: str | None) -> Api:
         return Api(self.client, token)
 
     def call(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
@@ -75,7 +76,7 @@ class Api:
         assert response.status_code == 201, response.get_json()
         return response.get_json()["data"]
 
-    def login(self, agent_name: str, project: str) -> "Api":
+    def login(self, agent_name: str, project: str) -> Api:
         response = self.client.post("/api/auth/login",
                                     json={"agentName": agent_name, "projectId": project})
         assert response.status_code == 200, response.get_json()

@@ -17,9 +17,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -70,8 +73,8 @@ def _agent(url: str, project_name: str, name: str, ledger: CrashLedger,
         task = body["data"]["task"]
         with ledger.lock:
             ledger.leases.append((task["id"], name, task["attempts"][-1]["id"]))
-        done = _until_answered(lambda: http.post(
-            f"{url}/api/tasks/{task['id']}/complete", timeout=10,
+        done = _until_answered(partial(
+            http.post, f"{url}/api/tasks/{task['id']}/complete", timeout=10,
             json={"result": f"by {name}", "outputs": {"ok": True}}), stop)
         if done is None:
             return
@@ -128,7 +131,7 @@ def verify(server: LiveServer, project_id: str, ledger: CrashLedger, loaded: int
         attempts = task["attempts"]
         assert [a["status"] for a in attempts].count("completed") <= 1
         assert all(a["status"] != "running" for a in attempts[:-1])
-        for earlier, later in zip(attempts, attempts[1:]):
+        for earlier, later in pairwise(attempts):
             assert earlier["endedAt"] is not None and earlier["endedAt"] <= later["startedAt"]
     completed = sum(1 for t in stored.values() if t["status"] == "completed")
     return {"tasks": loaded, "completed": completed, "leases_acknowledged": len(ledger.leases),

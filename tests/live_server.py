@@ -38,18 +38,18 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"gunicorn-{self.port}.log"
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         """Start (or restart, on the same port and data) and wait until /health answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         metrics_dir = self.data_dir.parent / f"metrics-{self.port}"
         shutil.rmtree(metrics_dir, ignore_errors=True)  # a killed server leaves its files
         metrics_dir.mkdir()
         self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True)
-        log.close()
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
+                 "wsgi:app"], cwd=ROOT, env=self.env, stdout=log, stderr=log,
+                start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def verify(server: LiveServer, report: SoakReport, tasks_loaded: int) -> Counter
         assert task["attempts"][-1]["agentName"] == agent_name
     for task in tasks:
         attempts = task["attempts"]
-        for earlier, later in zip(attempts, attempts[1:]):
+        for earlier, later in pairwise(attempts):
             assert earlier["endedAt"] is not None
             assert earlier["endedAt"] <= later["startedAt"], f"overlap on {task['id']}"
         unsuccessful = [a for a in attempts if a["status"] in ("failed", "timeout")]

@@ -69,7 +69,7 @@ def test_prometheus_metrics(api: Api, project: dict) -> None:
 def test_rate_limit_the_101st_request(tmp_path: Path) -> None:
     app = make_app(tmp_path / "data", TASKDRIVER_RATE_LIMIT="100 per 15 minutes")
     api = Api(app.test_client())
-    for number in range(100):
+    for _ in range(100):
         response = api.get("/api/projects")
         assert response.status_code == 200
     assert response.headers["X-RateLimit-Limit"] == "100"

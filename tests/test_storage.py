@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Api, close_app, make_app
 from taskdriver.storage import journal
+
+from conftest import Api, close_app, make_app
 
 WORKER = Path(__file__).parent / "storage_worker.py"
 

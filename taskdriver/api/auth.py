@@ -9,8 +9,14 @@ from flask_smorest import Blueprint
 
 from ..models import Principal
 from .context import ok, principal, services
-from .schemas import (ExtendSessionArgs, LoginArgs, LoginSchema, LogoutSchema, SessionSchema,
-                      envelope)
+from .schemas import (
+    ExtendSessionArgs,
+    LoginArgs,
+    LoginSchema,
+    LogoutSchema,
+    SessionSchema,
+    envelope,
+)
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth",
                 description="Agent sessions and bearer tokens")

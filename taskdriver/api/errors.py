@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from ..errors import (Conflict, FieldError, Forbidden, NotFound, StorageError,
-                      TaskDriverError, Unauthenticated)
+from ..errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    StorageError,
+    TaskDriverError,
+    Unauthenticated,
+)
 from .schemas import to_rfc3339
 
 STATUS_OF: dict[type[TaskDriverError], int] = {

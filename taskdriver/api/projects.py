@@ -9,8 +9,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .context import driver, ok, page, principal
-from .schemas import (DeletedSchema, ProjectCreateArgs, ProjectListArgs, ProjectSchema,
-                      ProjectStatsSchema, ProjectUpdateArgs, envelope, stats_of)
+from .schemas import (
+    DeletedSchema,
+    ProjectCreateArgs,
+    ProjectListArgs,
+    ProjectSchema,
+    ProjectStatsSchema,
+    ProjectUpdateArgs,
+    envelope,
+    stats_of,
+)
 
 blp = Blueprint("projects", __name__, url_prefix="/api/projects",
                 description="Projects hold task types and a task queue")

@@ -8,9 +8,19 @@ from uuid import UUID
 from flask_smorest import Blueprint
 
 from .context import driver, ok, principal
-from .schemas import (AgentLeaseSchema, CompleteArgs, ExtendLeaseArgs, FailArgs, NextTaskArgs,
-                      NextTaskSchema, PeekSchema, ReclaimSchema, TaskSchema, envelope,
-                      validate_agent_name)
+from .schemas import (
+    AgentLeaseSchema,
+    CompleteArgs,
+    ExtendLeaseArgs,
+    FailArgs,
+    NextTaskArgs,
+    NextTaskSchema,
+    PeekSchema,
+    ReclaimSchema,
+    TaskSchema,
+    envelope,
+    validate_agent_name,
+)
 
 blp = Blueprint("queue", __name__, url_prefix="/api",
                 description="Leasing tasks to agents and recording outcomes")

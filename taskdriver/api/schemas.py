@@ -12,9 +12,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ..models import (MAX_MINUTES, MAX_RETRIES_LIMIT, MIN_MINUTES, AttemptStatus,
-                      DuplicateHandling,
-                      ProjectStatus, TaskStatus)
+from ..models import (
+    MAX_MINUTES,
+    MAX_RETRIES_LIMIT,
+    MIN_MINUTES,
+    AttemptStatus,
+    DuplicateHandling,
+    ProjectStatus,
+    TaskStatus,
+)
 from ..templates import VARIABLE_NAME
 
 PROJECT_NAME = validate.Regexp(

@@ -9,8 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .context import driver, ok, principal
-from .schemas import (DeletedSchema, TaskTypeCreateArgs, TaskTypeSchema, TaskTypeUpdateArgs,
-                      envelope)
+from .schemas import DeletedSchema, TaskTypeCreateArgs, TaskTypeSchema, TaskTypeUpdateArgs, envelope
 
 blp = Blueprint("task_types", __name__, url_prefix="/api",
                 description="Task types: templates and queue rules for tasks")

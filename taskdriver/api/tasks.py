@@ -14,8 +14,17 @@ from ..service import TaskSpec
 from ..storage import TaskFilter
 from .context import driver, ok, page, principal
 from .errors import validation_details
-from .schemas import (BatchSchema, BulkResultSchema, BulkTaskArgs, DeletedSchema, TaskArgs,
-                      TaskListArgs, TaskSchema, TaskUpdateArgs, envelope)
+from .schemas import (
+    BatchSchema,
+    BulkResultSchema,
+    BulkTaskArgs,
+    DeletedSchema,
+    TaskArgs,
+    TaskListArgs,
+    TaskSchema,
+    TaskUpdateArgs,
+    envelope,
+)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api", description="Tasks and batches")
 BULK_ITEM = TaskArgs()  # one schema instance loads every bulk item (schemas are reusable)

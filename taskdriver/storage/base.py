@@ -201,5 +201,6 @@ class Storage(ABC):
     def check_writable(self) -> None:
         """Raise StorageError unless a write would reach durable storage now."""
 
+    @abstractmethod
     def close(self) -> None:
-        """Release files and connections (the default holds none)."""
+        """Release the files and connections this process holds."""

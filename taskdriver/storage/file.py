@@ -15,16 +15,25 @@ import itertools
 import os
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import NotFound, StorageError
 from ..models import Project, Session, Task, TaskStatus, TaskType
 from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
-from .state import (ADMIN_TOKEN, PROJECT, SESSION, TASK, TASK_TYPE, AdminTokenRecord,
-                    GlobalState, ProjectState)
+from .state import (
+    ADMIN_TOKEN,
+    PROJECT,
+    SESSION,
+    TASK,
+    TASK_TYPE,
+    AdminTokenRecord,
+    GlobalState,
+    ProjectState,
+)
 
 
 class _ChangeLog:
@@ -46,7 +55,7 @@ class _ChangeLog:
 class FileGlobalTx(_ChangeLog, GlobalTx):
     state: GlobalState
 
-    def __init__(self, state: GlobalState, storage: "FileStorage", write: bool) -> None:
+    def __init__(self, state: GlobalState, storage: FileStorage, write: bool) -> None:
         super().__init__(state, write)
         self._storage = storage
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import orjson
 from filelock import FileLock
@@ -185,9 +186,9 @@ class JournaledStore:
             self._forget()
             raise NotFound() from None
         sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if self._state is None:
-            self._load_snapshot(snapshot_path, sig)
-        elif sig != self._snapshot_sig and not self._adopt_compaction(snapshot_path, sig):
+        stale = self._state is None or (sig != self._snapshot_sig
+                                        and not self._adopt_compaction(snapshot_path, sig))
+        if stale:
             self._load_snapshot(snapshot_path, sig)
         self._replay_tail()
         assert self._state is not None
@@ -204,13 +205,19 @@ class JournaledStore:
         journal_size = os.fstat(self._journal.fileno()).st_size
         if self._offset != journal_size or read_generation(path) != self._generation + 1:
             return False
-        self._journal.close()
-        self._generation += 1
-        self._journal = open(self._journal_path(self._generation), "a+b")
+        self._switch_to(self._generation + 1, sig)
+        return True
+
+    def _switch_to(self, generation: int, sig: tuple[int, int, int]) -> None:
+        """Make `generation` current: its journal open from the start, its snapshot known."""
+        if self._journal is not None:
+            self._journal.close()
+        # Held open for the store's lifetime (closed by _forget): no context manager.
+        self._journal = open(self._journal_path(generation), "a+b")  # noqa: SIM115
+        self._generation = generation
         self._offset = 0
         self._snapshot_sig = sig
         self._snapshot_bytes = sig[2]
-        return True
 
     def _load_snapshot(self, path: Path, sig: tuple[int, int, int]) -> None:
         self._forget()
@@ -224,11 +231,7 @@ class JournaledStore:
                 record = state.decode(kind, raw_record)
                 state.apply(kind, record_key(record), record)
         self._state = state
-        self._snapshot_sig = sig
-        self._snapshot_bytes = sig[2]
-        self._generation = generation
-        self._journal = open(self._journal_path(generation), "a+b")
-        self._offset = 0
+        self._switch_to(generation, sig)
 
     def _journal_path(self, generation: int) -> Path:
         return self.directory / f"journal.{generation}.jsonl"
@@ -290,14 +293,8 @@ class JournaledStore:
         old_journal = self._journal_path(self._generation)
         self._write_snapshot(state, self._generation + 1)
         old_journal.unlink(missing_ok=True)
-        snapshot_path = self.directory / SNAPSHOT_NAME
-        st = os.stat(snapshot_path)
-        self._journal.close()
-        self._generation += 1
-        self._journal = open(self._journal_path(self._generation), "a+b")
-        self._offset = 0
-        self._snapshot_sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        self._snapshot_bytes = st.st_size
+        st = os.stat(self.directory / SNAPSHOT_NAME)
+        self._switch_to(self._generation + 1, (st.st_ino, st.st_mtime_ns, st.st_size))
 
     def _write_snapshot(self, state: JournaledState, generation: int) -> None:
         temporary = self.directory / f"{SNAPSHOT_NAME}.tmp"

@@ -11,10 +11,21 @@ import heapq
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
-from ..models import (Attempt, AttemptStatus, DuplicateHandling, Project, ProjectConfig,
-                      ProjectStatus, Session, Task, TaskStatus, TaskType)
+from ..models import (
+    Attempt,
+    AttemptStatus,
+    DuplicateHandling,
+    Project,
+    ProjectConfig,
+    ProjectStatus,
+    Session,
+    Task,
+    TaskStatus,
+    TaskType,
+)
 
 TASK = "task"
 TASK_TYPE = "task_type"
@@ -44,8 +55,8 @@ class EventWindow:
         self._totals.append((self._totals[-1] if self._totals else 0.0) + value)
 
     def _sort(self) -> None:
-        values = [b - a for a, b in zip([0.0] + self._totals, self._totals)]
-        pairs = sorted(zip(self._times, values))
+        values = [later - earlier for earlier, later in pairwise([0.0, *self._totals])]
+        pairs = sorted(zip(self._times, values, strict=True))
         self._times, self._totals, running = [], [], 0.0
         for at, value in pairs:
             running += value
