@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test reap bench soak crash fuzz screenshot clean
+.PHONY: install run test lint reap bench soak crash fuzz screenshot clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,12 @@ install: $(STAMP)
 run: $(STAMP)
 	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
-test: $(STAMP)
+test: $(STAMP) lint
 	scripts/install-test-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 # Proof: benchmark (writes bench/results.json), soak, crash and fuzz at full size.
 bench: $(STAMP)

@@ -144,8 +144,7 @@ class TaskDriver:
                           config=replace(ProjectConfig(), **(config or {})),
                           created_at=now, updated_at=now)
         with self.storage.global_tx() as tx:
-            if tx.project_by_name(name) is not None:
-                raise Conflict(f"A project named {name} already exists")
+            _refuse_taken_name("project", None, name, tx.project_by_name)
             tx.put_project(project)
         return ProjectView(project, {status: 0 for status in TaskStatus})
 
@@ -164,9 +163,7 @@ class TaskDriver:
                 fields["config"] = replace(project.config, **fields["config"])
             if "status" in fields:
                 fields["status"] = ProjectStatus(fields["status"])
-            name = fields.get("name")
-            if name is not None and name != project.name and tx.project_by_name(name):
-                raise Conflict(f"A project named {name} already exists")
+            _refuse_taken_name("project", project.name, fields.get("name"), tx.project_by_name)
             project = replace(project, **fields, updated_at=self.now())
             tx.put_project(project)
         return self._view(project)
@@ -222,8 +219,7 @@ class TaskDriver:
             created_at=now, updated_at=now)
         _check_placeholders_declared(task_type)
         with self.storage.project_tx(project.id) as tx:
-            if tx.task_type_by_name(task_type.name) is not None:
-                raise Conflict(f"A task type named {task_type.name} already exists")
+            _refuse_taken_name("task type", None, task_type.name, tx.task_type_by_name)
             tx.put_task_type(task_type)
         return task_type
 
@@ -251,9 +247,8 @@ class TaskDriver:
                     [*task_type.variables, *placeholders(fields["template"])]))
             if "duplicate_handling" in fields:
                 fields["duplicate_handling"] = DuplicateHandling(fields["duplicate_handling"])
-            name = fields.get("name")
-            if name is not None and name != task_type.name and tx.task_type_by_name(name):
-                raise Conflict(f"A task type named {name} already exists")
+            _refuse_taken_name("task type", task_type.name, fields.get("name"),
+                               tx.task_type_by_name)
             task_type = replace(task_type, **fields, updated_at=self.now())
             _check_placeholders_declared(task_type)
             tx.put_task_type(task_type)
@@ -522,6 +517,13 @@ class TaskDriver:
             tasks += counts.tasks
             agents += counts.agents
         return Reclaimed(tasks, agents)
+
+
+def _refuse_taken_name(noun: str, current: str | None, wanted: str | None,
+                       find: Callable[[str], object | None]) -> None:
+    """Names are unique (per project for task types): 409 when another record has it."""
+    if wanted is not None and wanted != current and find(wanted) is not None:
+        raise Conflict(f"A {noun} named {wanted} already exists")
 
 
 def _check_placeholders_declared(task_type: TaskType) -> None:

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(data_dir: Path, workers: int, **env: str) -> Iterator[LiveServer]:
+    """A started server, stopped (SIGTERM) when the block ends."""
+    server = LiveServer(data_dir, workers, **env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class LiveServer:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from live_server import ROOT, LiveServer
+from live_server import ROOT, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("chromium") is None,
@@ -17,13 +17,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 
 
 def test_docs_render_the_operations_list_with_no_internet(tmp_path: Path) -> None:
-    server = LiveServer(tmp_path / "data", workers=1).start()
-    try:
-        dom, png = tmp_path / "docs.html", tmp_path / "docs.png"
+    dom, png = tmp_path / "docs.html", tmp_path / "docs.png"
+    with serving(tmp_path / "data", 1) as server:
         subprocess.run([str(ROOT / "scripts" / "render-docs"), f"{server.url}/api/docs",
                         str(dom), str(png)], check=True, timeout=120)
-    finally:
-        server.stop()
     html = dom.read_text()
     assert html.count('class="opblock-summary-path"') >= 30  # one per operation
     for path in ("/api/auth/login", "/api/agents/{agent_name}/next-task",

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import ADMIN_TOKEN
-from live_server import LiveServer
+from live_server import LiveServer, serving
 
 pytestmark = pytest.mark.slow
 HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -29,10 +29,8 @@ def redis_available() -> bool:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path / "data", workers=2, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN)
-    live.start()
-    yield live
-    live.stop()
+    with serving(tmp_path / "data", 2, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN) as live:
+        yield live
 
 
 def scrape_request_count(server: LiveServer) -> float:
@@ -94,17 +92,15 @@ def test_shared_rate_limit_across_workers(tmp_path: Path) -> None:
             client.delete(key)
 
     forget_counts()
-    server = LiveServer(tmp_path / "data", workers=2, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN,
-                        TASKDRIVER_RATE_LIMIT="100 per 15 minutes",
-                        TASKDRIVER_RATE_LIMIT_STORAGE="redis://127.0.0.1:6379/0")
-    server.start()
     try:
-        codes = [requests.get(f"{server.url}/api/projects", headers=HEADERS,
-                              timeout=10).status_code for _ in range(101)]
-        assert codes[:100] == [200] * 100 and codes[100] == 429
-        assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+        with serving(tmp_path / "data", 2, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN,
+                     TASKDRIVER_RATE_LIMIT="100 per 15 minutes",
+                     TASKDRIVER_RATE_LIMIT_STORAGE="redis://127.0.0.1:6379/0") as server:
+            codes = [requests.get(f"{server.url}/api/projects", headers=HEADERS,
+                                  timeout=10).status_code for _ in range(101)]
+            assert codes[:100] == [200] * 100 and codes[100] == 429
+            assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
     finally:
-        server.stop()
         forget_counts()
 
 
@@ -137,12 +133,8 @@ def test_sigterm_lets_in_flight_requests_finish(server: LiveServer) -> None:
     for thread in threads:
         thread.join()
     assert server.process is not None and server.process.returncode == 0
-    restarted = LiveServer(server.data_dir, workers=1, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN)
-    restarted.start()
-    try:
+    with serving(server.data_dir, 1, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN) as restarted:
         page = requests.get(f"{restarted.url}/api/projects/{project['id']}", headers=HEADERS,
                             timeout=10).json()["data"]
-        assert page["stats"]["totalTasks"] >= len(acknowledged)
-        assert page["stats"]["totalTasks"] % 500 == 0  # no bulk half-written
-    finally:
-        restarted.stop()
+    assert page["stats"]["totalTasks"] >= len(acknowledged)
+    assert page["stats"]["totalTasks"] % 500 == 0  # no bulk half-written

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ADMIN_TOKEN
-from live_server import LiveServer
+from live_server import LiveServer, serving
 from soak import operator, run_soak, verify
 
 pytestmark = pytest.mark.slow
@@ -17,10 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path / "data", workers=3, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN)
-    live.start()
-    yield live
-    live.stop()
+    with serving(tmp_path / "data", 3, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN) as live:
+        yield live
 
 
 def test_sixteen_agents_drain_a_thousand_tasks(server: LiveServer) -> None:
