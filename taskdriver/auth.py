@@ -147,6 +147,15 @@ class Authenticator:
             tx.put_session(session)
         return session
 
+    def purge_expired(self) -> int:
+        """Delete sessions that expired unused (a used one is deleted when it is refused)."""
+        now = self.now()
+        with self.storage.global_tx() as tx:
+            expired = [s.id for s in tx.sessions() if s.expires_at <= now]
+            for session_id in expired:
+                tx.delete_session(session_id)
+        return len(expired)
+
     def active_sessions(self) -> int:
         """Sessions that have not expired."""
         now = self.now()

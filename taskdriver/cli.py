@@ -9,9 +9,20 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from .api.context import services
+from .errors import TaskDriverError
 from .models import Principal, Role
 
-group = AppGroup("taskdriver", help="TaskDriver operator commands.")
+class _Commands(AppGroup):
+    """The command group; a domain error ends a command with its message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except TaskDriverError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+group = _Commands("taskdriver", help="TaskDriver operator commands.")
 OPERATOR = Principal(Role.ADMIN)
 
 
@@ -48,11 +59,13 @@ def list_projects(status: str) -> None:
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between rounds with --loop.")
 def reap(project_ids: tuple[str, ...], loop: bool, interval: float) -> None:
-    """Reclaim expired leases (every project by default); made for cron."""
-    driver = services().driver
+    """Reclaim expired leases (every project by default) and drop expired sessions."""
+    shared = services()
     while True:
-        reclaimed = driver.reap(list(project_ids) or None)
-        click.echo(f"reclaimedTasks={reclaimed.tasks} cleanedAgents={reclaimed.agents}")
+        reclaimed = shared.driver.reap(list(project_ids) or None)
+        purged = shared.authenticator.purge_expired()
+        click.echo(f"reclaimedTasks={reclaimed.tasks} cleanedAgents={reclaimed.agents} "
+                   f"expiredSessions={purged}")
         if not loop:
             return
         time.sleep(interval)

@@ -94,6 +94,9 @@ def test_unhandled_exception_is_500_without_internals(app: Flask, api: Api) -> N
     app.add_url_rule("/api/explode", "explode", explode)
     response = api.get("/api/explode")
     body = assert_error(response, 500)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-XSS-Protection"] == "1; mode=block"
     text = response.get_data(as_text=True)
     assert "secret" not in text and "Traceback" not in text and "RuntimeError" not in text
     assert body["error"] == "Internal server error"

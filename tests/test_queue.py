@@ -291,3 +291,17 @@ def test_two_agents_never_hold_one_task(app, project: dict) -> None:
         thread.join()
     assert len(got) == 200
     assert all(len(holders) == 1 for holders in got.values())
+
+
+def test_reaper_cli_drops_expired_sessions_and_refuses_odd_ids(app, api: Api, clock: Clock,
+                                                               tmp_path) -> None:
+    api.project("demo")
+    api.login("short-lived", "demo")
+    runner = app.test_cli_runner()
+    assert "expiredSessions=0" in runner.invoke(args=["taskdriver", "reap"]).output
+    clock.advance(3601)
+    assert "expiredSessions=1" in runner.invoke(args=["taskdriver", "reap"]).output
+    result = runner.invoke(args=["taskdriver", "reap", "--project", "../../escape"])
+    assert result.exit_code == 0 and "reclaimedTasks=0" in result.output
+    assert not (tmp_path / "escape.lock").exists()
+    assert not any(p.name.startswith("escape") for p in tmp_path.rglob("*"))

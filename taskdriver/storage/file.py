@@ -217,7 +217,13 @@ class FileStorage(Storage):
         self._stores_lock = threading.Lock()
 
     def project_store(self, project_id: str) -> JournaledStore:
-        """This process's handle on one project's store (made on first use)."""
+        """This process's handle on one project's store (made on first use).
+
+        The id names a directory, so anything but a UUID is refused here too, whatever the
+        caller checked: no id can reach outside the data directory.
+        """
+        if not _is_uuid(project_id):
+            raise NotFound("Project not found")
         with self._stores_lock:
             store = self._stores.get(project_id)
             if store is None:
@@ -291,6 +297,13 @@ class FileStorage(Storage):
             probe.unlink()
         except OSError as exc:
             raise StorageError(f"data directory is not writable: {exc.strerror}") from exc
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def _commit_on_exit(store: JournaledStore, tx: _ChangeLog) -> Iterator[Any]:
