@@ -12,6 +12,7 @@ from .api.context import services
 from .errors import TaskDriverError
 from .models import Principal, Role
 
+
 class _Commands(AppGroup):
     """The command group; a domain error ends a command with its message, not a traceback."""
 
