@@ -25,6 +25,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy taskdriver
 
 # Proof: benchmark (writes bench/results.json), soak, crash and fuzz at full size.
 bench: $(STAMP)

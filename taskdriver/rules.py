@@ -62,13 +62,12 @@ def _close_attempt(task: Task, status: AttemptStatus, now: float, result: Any = 
 def _release(task: Task, attempt_status: AttemptStatus, error: str, can_retry: bool,
              now: float) -> Task:
     """End the running attempt unsuccessfully: requeue if the budget allows, else fail."""
-    attempts = _close_attempt(task, attempt_status, now, error=error)
-    common = dict(assigned_to=None, assigned_at=None, lease_expires_at=None, error=error,
-                  updated_at=now, attempts=attempts)
+    released = replace(task, assigned_to=None, assigned_at=None, lease_expires_at=None,
+                       error=error, updated_at=now,
+                       attempts=_close_attempt(task, attempt_status, now, error=error))
     if can_retry and task.retry_count < task.max_retries:
-        return replace(task, status=TaskStatus.QUEUED, retry_count=task.retry_count + 1,
-                       **common)
-    return replace(task, status=TaskStatus.FAILED, **common)
+        return replace(released, status=TaskStatus.QUEUED, retry_count=task.retry_count + 1)
+    return replace(released, status=TaskStatus.FAILED)
 
 
 def complete(task: Task, agent_name: str, result: Any, outputs: Any, now: float) -> Task:

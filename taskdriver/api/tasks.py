@@ -83,7 +83,7 @@ def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
     outcome = driver().create_tasks(principal(), str(project_id), items)
     return ok({"tasks_created": len(outcome.created), "duplicates": outcome.duplicates,
                "errors": sorted(errors + outcome.errors, key=lambda e: e["index"]),
-               "created_tasks": outcome.created}), 201
+               "created_tasks": outcome.created})
 
 
 @blp.route("/tasks/<uuid:task_id>")
