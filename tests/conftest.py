@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -15,6 +20,46 @@ from taskdriver import create_app
 from taskdriver.api.context import services
 
 ADMIN_TOKEN = "test-operator-token-0123456789abcdef"
+POSTGRES_URL = os.environ.get("TASKDRIVER_TEST_DATABASE_URL",
+                              "postgresql://postgres@127.0.0.1:5432/test")
+ALL_BACKENDS = ("file", "postgresql")
+"""Test modules that set `BACKENDS = ALL_BACKENDS` run every test on both backends: the
+storage contract is shown through the HTTP API, once per backend."""
+
+
+@functools.cache
+def postgres_unavailable() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None when they can."""
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return (f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc.__class__.__name__}); "
+                "set TASKDRIVER_TEST_DATABASE_URL to run the PostgreSQL backend tests")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = getattr(metafunc.module, "BACKENDS", ("file",))
+        metafunc.parametrize("backend", [
+            pytest.param(name, marks=pytest.mark.skipif(
+                name == "postgresql" and postgres_unavailable() is not None,
+                reason=postgres_unavailable() or ""))
+            for name in backends])
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A storage URL pointing at a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"td_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class Clock:
@@ -101,10 +146,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(tmp_path: Path, clock: Clock) -> Iterator[Flask]:
-    application = make_app(tmp_path / "data", clock)
-    yield application
-    close_app(application)
+def app(tmp_path: Path, clock: Clock, backend: str) -> Iterator[Flask]:
+    if backend == "file":
+        application = make_app(tmp_path / "data", clock)
+        yield application
+        close_app(application)
+        return
+    with postgres_schema() as url:
+        application = make_app(tmp_path / "data", clock, TASKDRIVER_STORAGE_URL=url)
+        yield application
+        close_app(application)
 
 
 def close_app(application: Flask) -> None:

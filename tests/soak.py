@@ -114,8 +114,14 @@ def _agent(server: LiveServer, report: SoakReport, slot: int, vanish_share: floa
 
 
 def run_soak(server: LiveServer, agents: int, tasks: int, vanish_share: float = 0.04,
-             max_retries: int = 3, reap_interval: float = 0.5) -> SoakReport:
-    """Load `tasks` tasks, drain them with `agents` threads while the reaper loops."""
+             max_retries: int = 3, reap_interval: float = 0.5,
+             other_hosts: tuple[LiveServer, ...] = ()) -> SoakReport:
+    """Load `tasks` tasks, drain them with `agents` threads while the reaper loops.
+
+    With `other_hosts` (servers sharing the first one's database), agents are spread over
+    every server, as a fleet behind a load balancer would be.
+    """
+    servers = (server, *other_hosts)
     project = operator(server, "POST", "/api/projects", json={
         "name": f"soak-{int(time.time() * 1000)}",
         "config": {"defaultLeaseDurationMinutes": LEASE_MINUTES,
@@ -131,7 +137,8 @@ def run_soak(server: LiveServer, agents: int, tasks: int, vanish_share: float = 
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lock = threading.Lock()
     started = time.monotonic()
-    threads = [threading.Thread(target=_agent, args=(server, report, slot, vanish_share, lock))
+    threads = [threading.Thread(target=_agent, args=(servers[slot % len(servers)], report,
+                                                     slot, vanish_share, lock))
                for slot in range(agents)]
     for thread in threads:
         thread.start()
@@ -143,7 +150,17 @@ def run_soak(server: LiveServer, agents: int, tasks: int, vanish_share: float = 
     return report
 
 
-def verify(server: LiveServer, report: SoakReport, tasks_loaded: int) -> Counter:
+def counter_total(name: str, project_id: str, *hosts: LiveServer) -> float:
+    """A per-project Prometheus counter summed over hosts (0 where a host never counted)."""
+    prefix = f'taskdriver_{name}_total{{project="{project_id}"'
+    return sum(float(line.rsplit(" ", 1)[1])
+               for host in hosts
+               for line in requests.get(f"{host.url}/metrics", timeout=60).text.splitlines()
+               if line.startswith(prefix))
+
+
+def verify(server: LiveServer, report: SoakReport, tasks_loaded: int,
+           other_hosts: tuple[LiveServer, ...] = ()) -> Counter:
     """Check every invariant of a drained soak; returns the final counts by status."""
     assert not report.errors, report.errors[:5]
     tasks = all_tasks(server, report.project_id)
@@ -179,18 +196,14 @@ def verify(server: LiveServer, report: SoakReport, tasks_loaded: int) -> Counter
     metrics = requests.get(f"{server.url}/metrics", timeout=60).text
     pid = report.project_id
     for status in ("queued", "running", "completed", "failed"):
-        assert f'project="{pid}",project_name=' in metrics
         line = next(line for line in metrics.splitlines()
                     if line.startswith("taskdriver_tasks{") and f'project="{pid}"' in line
                     and f'status="{status}"' in line)
         assert float(line.rsplit(" ", 1)[1]) == by_status[status], line
-    created = next(line for line in metrics.splitlines()
-                   if line.startswith(f'taskdriver_tasks_created_total{{project="{pid}"'))
-    assert float(created.rsplit(" ", 1)[1]) == tasks_loaded
-    completed_counter = next(
-        line for line in metrics.splitlines()
-        if line.startswith(f'taskdriver_tasks_completed_total{{project="{pid}"'))
-    assert float(completed_counter.rsplit(" ", 1)[1]) == by_status["completed"]
+    # Counters are per host (Prometheus scrapes each one): sum them over every host.
+    assert counter_total("tasks_created", pid, server, *other_hosts) == tasks_loaded
+    assert counter_total("tasks_completed", pid, server, *other_hosts) == \
+        by_status["completed"]
     assert "Traceback" not in server.log()
     return by_status
 

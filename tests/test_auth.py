@@ -8,7 +8,9 @@ from pathlib import Path
 
 from click.testing import Result
 
-from conftest import ADMIN_TOKEN, Api, Clock, close_app, make_app
+from conftest import ADMIN_TOKEN, ALL_BACKENDS, Api, Clock, close_app, make_app
+
+BACKENDS = ALL_BACKENDS
 
 
 def test_no_token_bad_token_and_wrong_scheme_are_401(api: Api) -> None:

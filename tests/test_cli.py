@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from conftest import Api
+from conftest import ALL_BACKENDS, Api
+
+BACKENDS = ALL_BACKENDS
 
 
 def test_create_and_list_projects(app: Flask, api: Api) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, postgres_schema, postgres_unavailable
 from live_server import LiveServer, serving
 from soak import operator, run_soak, verify
 
@@ -41,3 +41,18 @@ def test_reaper_cli_reclaims_while_the_server_runs(server: LiveServer) -> None:
     assert "reclaimedTasks=1 cleanedAgents=1" in result.stdout, result.stderr
     reclaimed = operator(server, "GET", f"/api/tasks/{task['id']}")["data"]
     assert reclaimed["status"] == "queued" and reclaimed["attempts"][0]["status"] == "timeout"
+
+
+def test_two_hosts_share_one_postgresql_database(tmp_path: Path) -> None:
+    """Two gunicorn servers (2 workers each) on one database: the short soak across both."""
+    reason = postgres_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with postgres_schema() as url:
+        env = {"TASKDRIVER_ADMIN_TOKEN": ADMIN_TOKEN, "TASKDRIVER_STORAGE_URL": url}
+        with serving(tmp_path / "a", 2, **env) as first, \
+                serving(tmp_path / "b", 2, **env) as second:
+            report = run_soak(first, agents=16, tasks=600, other_hosts=(second,))
+            verify(first, report, 600, other_hosts=(second,))
+            assert operator(second, "GET", f"/api/projects/{report.project_id}/stats")[
+                "data"]["project"]["stats"]["completedTasks"] == len(report.acknowledged)

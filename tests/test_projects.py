@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Api
+from conftest import ALL_BACKENDS, Api
+
+BACKENDS = ALL_BACKENDS
 
 ZERO_STATS = {"totalTasks": 0, "completedTasks": 0, "failedTasks": 0, "queuedTasks": 0,
               "runningTasks": 0}

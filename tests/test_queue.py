@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from conftest import Api, Clock
+from conftest import ALL_BACKENDS, Api, Clock
+
+BACKENDS = ALL_BACKENDS
 
 
 def lease(api: Api, agent: str, project_id: str | None = None) -> dict:

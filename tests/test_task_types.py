@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Api
+from conftest import ALL_BACKENDS, Api
+
+BACKENDS = ALL_BACKENDS
 
 TEMPLATE = ("Analyze {{repository_url}} for security vulnerabilities focusing on "
             "{{ security_aspects }}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Api
+from conftest import ALL_BACKENDS, Api
+
+BACKENDS = ALL_BACKENDS
 
 TEMPLATE = "Analyze {{repository_url}} focusing on {{security_aspects}}"
 VARIABLES = {"repository_url": "https://github.com/company/webapp",

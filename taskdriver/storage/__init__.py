@@ -16,5 +16,7 @@ def open_storage(url: str, fsync: bool = True) -> Storage:
     if url.startswith("file:"):
         return FileStorage(Path(url.removeprefix("file:").removeprefix("//") or "."), fsync)
     if url.startswith(("postgresql://", "postgres://")):
-        raise StorageError("the PostgreSQL backend is not available in this version")
+        from .postgres import PostgresStorage  # psycopg is only loaded when it is used
+
+        return PostgresStorage(url)
     raise StorageError(f"unsupported storage URL scheme: {url.split(':', 1)[0]!r}")

@@ -15,17 +15,13 @@ from itertools import pairwise
 from typing import Any
 
 from ..models import (
-    Attempt,
-    AttemptStatus,
-    DuplicateHandling,
     Project,
-    ProjectConfig,
-    ProjectStatus,
     Session,
     Task,
     TaskStatus,
     TaskType,
 )
+from .codec import decode_project, decode_session, decode_task, decode_task_type
 
 TASK = "task"
 TASK_TYPE = "task_type"
@@ -74,25 +70,6 @@ class EventWindow:
             del self._times[:first]
             self._totals = [total - base for total in self._totals[first:]]
         return len(self._times), (self._totals[-1] if self._totals else 0.0)
-
-
-def decode_task(raw: dict[str, Any]) -> Task:
-    raw["status"] = TaskStatus(raw["status"])
-    raw["attempts"] = tuple(
-        Attempt(**{**a, "status": AttemptStatus(a["status"])}) for a in raw["attempts"])
-    return Task(**raw)
-
-
-def decode_task_type(raw: dict[str, Any]) -> TaskType:
-    raw["variables"] = tuple(raw["variables"])
-    raw["duplicate_handling"] = DuplicateHandling(raw["duplicate_handling"])
-    return TaskType(**raw)
-
-
-def decode_project(raw: dict[str, Any]) -> Project:
-    raw["status"] = ProjectStatus(raw["status"])
-    raw["config"] = ProjectConfig(**raw["config"])
-    return Project(**raw)
 
 
 class ProjectState:
@@ -190,7 +167,7 @@ class GlobalState:
         if kind == PROJECT:
             return decode_project(raw)
         if kind == SESSION:
-            return Session(**raw)
+            return decode_session(raw)
         return AdminTokenRecord(**raw)
 
     def to_snapshot(self) -> dict[str, list[Any]]:

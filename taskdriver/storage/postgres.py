@@ -1,0 +1,276 @@
+"""The PostgreSQL backend: several app hosts share one database.
+
+A thin connector in the manner of procrastinate: a psycopg connection pool per process, SQL
+as named queries in `sql/queries.sql`, the schema in `sql/schema.sql`, and every driver
+error wrapped in `StorageError` here, so nothing above imports psycopg.
+
+Atomic sections are transactions. A project writer first locks the project's row
+(`SELECT … FOR UPDATE`), a global writer takes an advisory lock: writers of one scope queue
+up exactly as they do on the file backend's filelocks, on any number of hosts. Readers take
+no lock and see every transaction committed before they began (READ COMMITTED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import NotFound, StorageError
+from ..models import Project, Session, Task, TaskStatus, TaskType
+from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from .codec import decode_project, decode_session, decode_task, decode_task_type
+
+POOL_MAX_SIZE = 4  # per process: a sync gunicorn worker runs one request at a time
+SCHEMA_LOCK = "SELECT pg_advisory_lock(hashtext('taskdriver:schema'))"
+SCHEMA_UNLOCK = "SELECT pg_advisory_unlock(hashtext('taskdriver:schema'))"
+
+
+def _load_queries() -> dict[str, str]:
+    """Split `queries.sql` into its named queries."""
+    text = resources.files(__package__).joinpath("sql/queries.sql").read_text()
+    queries: dict[str, str] = {}
+    for chunk in text.split("-- name: ")[1:]:
+        name, _, body = chunk.partition("\n")
+        queries[name.strip()] = "\n".join(
+            line for line in body.splitlines() if not line.startswith("--")).strip()
+    return queries
+
+
+QUERIES = _load_queries()
+
+
+def _json(record: Any) -> Jsonb:
+    return Jsonb(record, dumps=lambda value: orjson.dumps(value).decode())
+
+
+class _Section:
+    """One transaction on one connection, with the named queries at hand."""
+
+    def __init__(self, connection: psycopg.Connection[Any], write: bool) -> None:
+        self.connection = connection
+        self.write = write
+
+    def _run(self, query: str, /, **params: Any) -> psycopg.Cursor[Any]:
+        return self.connection.execute(QUERIES[query], params)
+
+    def _change(self, query: str, /, **params: Any) -> None:
+        if not self.write:
+            raise RuntimeError("a read-only section cannot change records")
+        self._run(query, **params)
+
+    def _one(self, query: str, /, **params: Any) -> Any:
+        row = self._run(query, **params).fetchone()
+        return None if row is None else row[0]
+
+    def _all(self, query: str, /, **params: Any) -> list[Any]:
+        return [row[0] for row in self._run(query, **params).fetchall()]
+
+
+class PostgresGlobalTx(_Section, GlobalTx):
+    def get_project(self, project_id: str) -> Project | None:
+        raw = self._one("get_project", id=project_id)
+        return None if raw is None else decode_project(raw)
+
+    def project_by_name(self, name: str) -> Project | None:
+        raw = self._one("project_by_name", name=name)
+        return None if raw is None else decode_project(raw)
+
+    def list_projects(self) -> list[Project]:
+        return [decode_project(raw) for raw in self._all("list_projects")]
+
+    def put_project(self, project: Project) -> None:
+        self._change("put_project", id=project.id, name=project.name, data=_json(project))
+
+    def delete_project(self, project_id: str) -> None:
+        self._change("delete_project", id=project_id)
+
+    def session_by_token_hash(self, token_hash: str) -> Session | None:
+        raw = self._one("session_by_token_hash", token_hash=token_hash)
+        return None if raw is None else decode_session(raw)
+
+    def put_session(self, session: Session) -> None:
+        self._change("put_session", id=session.id, token_hash=session.token_hash,
+                     project_id=session.project_id, expires_at=session.expires_at,
+                     data=_json(session))
+
+    def delete_session(self, session_id: str) -> None:
+        self._change("delete_session", id=session_id)
+
+    def sessions(self) -> list[Session]:
+        return [decode_session(raw) for raw in self._all("sessions")]
+
+    def has_admin_token(self, token_hash: str) -> bool:
+        return self._one("has_admin_token", token_hash=token_hash) is not None
+
+    def add_admin_token(self, token_hash: str, created_at: float) -> None:
+        self._change("add_admin_token", token_hash=token_hash, created_at=created_at)
+
+    def admin_token_count(self) -> int:
+        return int(self._one("admin_token_count"))
+
+
+class PostgresProjectTx(_Section, ProjectTx):
+    def __init__(self, connection: psycopg.Connection[Any], write: bool,
+                 project_id: str) -> None:
+        super().__init__(connection, write)
+        self.project_id = project_id
+        self._last_seq: int | None = None
+
+    def get_task_type(self, type_id: str) -> TaskType | None:
+        raw = self._one("get_task_type", id=type_id, project_id=self.project_id)
+        return None if raw is None else decode_task_type(raw)
+
+    def task_type_by_name(self, name: str) -> TaskType | None:
+        raw = self._one("task_type_by_name", project_id=self.project_id, name=name)
+        return None if raw is None else decode_task_type(raw)
+
+    def list_task_types(self) -> list[TaskType]:
+        return [decode_task_type(raw)
+                for raw in self._all("list_task_types", project_id=self.project_id)]
+
+    def put_task_type(self, task_type: TaskType) -> None:
+        self._change("put_task_type", id=task_type.id, project_id=self.project_id,
+                     name=task_type.name, data=_json(task_type))
+
+    def delete_task_type(self, type_id: str) -> None:
+        self._change("delete_task_type", id=type_id, project_id=self.project_id)
+
+    def task_type_in_use(self, type_id: str) -> bool:
+        return self._one("task_type_in_use", type_id=type_id) is not None
+
+    def get_task(self, task_id: str) -> Task | None:
+        raw = self._one("get_task", id=task_id, project_id=self.project_id)
+        return None if raw is None else decode_task(raw)
+
+    def put_task(self, task: Task) -> None:
+        self._change("put_task", id=task.id, project_id=self.project_id, seq=task.seq,
+                     status=task.status.value, type_id=task.type_id, batch_id=task.batch_id,
+                     assigned_to=task.assigned_to, duplicate_key=task.duplicate_key,
+                     assigned_at=task.assigned_at, completed_at=task.completed_at,
+                     updated_at=task.updated_at, data=_json(task))
+
+    def delete_task(self, task_id: str) -> None:
+        self._change("delete_task", id=task_id, project_id=self.project_id)
+
+    def next_seq(self) -> int:
+        # Asked once per section: a writer holds the project's lock, so only it adds tasks.
+        if self._last_seq is None:
+            self._last_seq = int(self._one("max_seq", project_id=self.project_id))
+        self._last_seq += 1
+        return self._last_seq
+
+    def oldest_queued(self) -> Task | None:
+        raw = self._one("oldest_queued", project_id=self.project_id)
+        return None if raw is None else decode_task(raw)
+
+    def running_tasks(self) -> list[Task]:
+        return [decode_task(raw)
+                for raw in self._all("running_tasks", project_id=self.project_id)]
+
+    def task_held_by(self, agent_name: str) -> Task | None:
+        raw = self._one("task_held_by", project_id=self.project_id, agent_name=agent_name)
+        return None if raw is None else decode_task(raw)
+
+    def find_duplicate(self, duplicate_key: str) -> Task | None:
+        raw = self._one("find_duplicate", project_id=self.project_id,
+                        duplicate_key=duplicate_key)
+        return None if raw is None else decode_task(raw)
+
+    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
+                   ) -> tuple[list[Task], int]:
+        filters = {"project_id": self.project_id,
+                   "status": task_filter.status.value if task_filter.status else None,
+                   "assigned_to": task_filter.assigned_to, "batch_id": task_filter.batch_id,
+                   "type_id": task_filter.type_id}
+        tasks = [decode_task(raw)
+                 for raw in self._all("list_tasks", **filters, limit=limit, offset=offset)]
+        return tasks, int(self._one("count_tasks", **filters))
+
+    def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:
+        counts = {status: 0 for status in TaskStatus}
+        rows = (self._run("status_counts", project_id=self.project_id) if batch_id is None
+                else self._run("batch_counts", project_id=self.project_id, batch_id=batch_id))
+        for status, count in rows.fetchall():
+            counts[TaskStatus(status)] = int(count)
+        return counts
+
+    def recent_activity(self, since: float) -> RecentActivity:
+        row = self._run("completed_since", project_id=self.project_id,
+                        since=since).fetchone()
+        assert row is not None
+        failed = self._one("failed_since", project_id=self.project_id, since=since)
+        return RecentActivity(int(row[0]), int(failed), float(row[1]))
+
+
+class PostgresStorage(Storage):
+    """Storage in a PostgreSQL database (the schema is created on first use)."""
+
+    provider = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        try:
+            self._pool = ConnectionPool(url, min_size=1, max_size=POOL_MAX_SIZE, open=True,
+                                        kwargs={"autocommit": False})
+            self._pool.wait(timeout=10)
+            self._create_schema()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(f"cannot use the PostgreSQL database: {exc}") from exc
+
+    def _create_schema(self) -> None:
+        schema = resources.files(__package__).joinpath("sql/schema.sql").read_text()
+        with self._pool.connection() as connection:
+            connection.autocommit = True
+            connection.execute(SCHEMA_LOCK)  # hosts starting together apply it once
+            try:
+                connection.execute(schema)
+            finally:
+                connection.execute(SCHEMA_UNLOCK)
+                connection.autocommit = False
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                yield connection
+        except psycopg.Error as exc:
+            raise StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+    @contextmanager
+    def global_tx(self, write: bool = True) -> Iterator[GlobalTx]:
+        with self._transaction() as connection:
+            if write:
+                connection.execute(QUERIES["lock_global"])
+            yield PostgresGlobalTx(connection, write)
+
+    @contextmanager
+    def project_tx(self, project_id: str, write: bool = True) -> Iterator[ProjectTx]:
+        with self._transaction() as connection:
+            check = "lock_project" if write else "project_exists"
+            if connection.execute(QUERIES[check], {"id": project_id}).fetchone() is None:
+                raise NotFound("Project not found")
+            yield PostgresProjectTx(connection, write, project_id)
+
+    def project_of_task(self, task_id: str) -> str | None:
+        with self._transaction() as connection:
+            row = connection.execute(QUERIES["project_of_task"], {"id": task_id}).fetchone()
+        return None if row is None else str(row[0])
+
+    def project_of_task_type(self, type_id: str) -> str | None:
+        with self._transaction() as connection:
+            row = connection.execute(QUERIES["project_of_task_type"],
+                                     {"id": type_id}).fetchone()
+        return None if row is None else str(row[0])
+
+    def check_writable(self) -> None:
+        with self._transaction() as connection:
+            connection.execute(QUERIES["touch_health"])
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,191 @@
+-- Named queries of the PostgreSQL backend. Each starts with `-- name: <name>` and a line
+-- saying what it is for; `queries.py` loads them by name.
+
+-- name: lock_global
+-- Serialize writers of projects, sessions and admin tokens (ends with the transaction).
+SELECT pg_advisory_xact_lock(hashtext('taskdriver:global'));
+
+-- name: lock_project
+-- Serialize writers of one project (the row lock ends with the transaction).
+SELECT id FROM td_projects WHERE id = %(id)s FOR UPDATE;
+
+-- name: project_exists
+-- Whether a project is there, for a reader.
+SELECT id FROM td_projects WHERE id = %(id)s;
+
+-- name: get_project
+-- One project.
+SELECT data FROM td_projects WHERE id = %(id)s;
+
+-- name: project_by_name
+-- The project with exactly this name.
+SELECT data FROM td_projects WHERE name = %(name)s;
+
+-- name: list_projects
+-- Every project, oldest first.
+SELECT data FROM td_projects ORDER BY position;
+
+-- name: put_project
+-- Create or replace a project.
+INSERT INTO td_projects (id, name, data)
+VALUES (%(id)s, %(name)s, %(data)s)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, data = EXCLUDED.data;
+
+-- name: delete_project
+-- Delete a project; its sessions, task types, tasks and counts go with it (cascade).
+DELETE FROM td_projects WHERE id = %(id)s;
+
+-- name: session_by_token_hash
+-- The session a bearer token's hash belongs to.
+SELECT data FROM td_sessions WHERE token_hash = %(token_hash)s;
+
+-- name: put_session
+-- Create or replace a session.
+INSERT INTO td_sessions (id, token_hash, project_id, expires_at, data)
+VALUES (%(id)s, %(token_hash)s, %(project_id)s, %(expires_at)s, %(data)s)
+ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at, data = EXCLUDED.data;
+
+-- name: delete_session
+-- Delete a session.
+DELETE FROM td_sessions WHERE id = %(id)s;
+
+-- name: sessions
+-- Every stored session.
+SELECT data FROM td_sessions;
+
+-- name: has_admin_token
+-- Whether a minted operator token has this hash.
+SELECT 1 FROM td_admin_tokens WHERE token_hash = %(token_hash)s;
+
+-- name: add_admin_token
+-- Remember a minted operator token's hash.
+INSERT INTO td_admin_tokens (token_hash, created_at) VALUES (%(token_hash)s, %(created_at)s)
+ON CONFLICT (token_hash) DO NOTHING;
+
+-- name: admin_token_count
+-- How many operator tokens were minted.
+SELECT count(*) FROM td_admin_tokens;
+
+-- name: get_task_type
+-- One task type of a project.
+SELECT data FROM td_task_types WHERE id = %(id)s AND project_id = %(project_id)s;
+
+-- name: task_type_by_name
+-- The task type with exactly this name in a project.
+SELECT data FROM td_task_types WHERE project_id = %(project_id)s AND name = %(name)s;
+
+-- name: list_task_types
+-- A project's task types, oldest first.
+SELECT data FROM td_task_types WHERE project_id = %(project_id)s ORDER BY position;
+
+-- name: put_task_type
+-- Create or replace a task type.
+INSERT INTO td_task_types (id, project_id, name, data)
+VALUES (%(id)s, %(project_id)s, %(name)s, %(data)s)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, data = EXCLUDED.data;
+
+-- name: delete_task_type
+-- Delete a task type.
+DELETE FROM td_task_types WHERE id = %(id)s AND project_id = %(project_id)s;
+
+-- name: task_type_in_use
+-- Whether a queued or running task uses a task type.
+SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status IN ('queued', 'running') LIMIT 1;
+
+-- name: get_task
+-- One task of a project.
+SELECT data FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
+
+-- name: put_task
+-- Create or replace a task (a replaced task keeps its seq, so its place in the queue).
+INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
+                      duplicate_key, assigned_at, completed_at, updated_at, data)
+VALUES (%(id)s, %(project_id)s, %(seq)s, %(status)s, %(type_id)s, %(batch_id)s,
+        %(assigned_to)s, %(duplicate_key)s, %(assigned_at)s, %(completed_at)s,
+        %(updated_at)s, %(data)s)
+ON CONFLICT (id) DO UPDATE SET
+    status = EXCLUDED.status, batch_id = EXCLUDED.batch_id,
+    assigned_to = EXCLUDED.assigned_to, duplicate_key = EXCLUDED.duplicate_key,
+    assigned_at = EXCLUDED.assigned_at, completed_at = EXCLUDED.completed_at,
+    updated_at = EXCLUDED.updated_at, data = EXCLUDED.data;
+
+-- name: delete_task
+-- Delete a task.
+DELETE FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
+
+-- name: max_seq
+-- The highest queue position used in a project.
+SELECT coalesce(max(seq), 0) FROM td_tasks WHERE project_id = %(project_id)s;
+
+-- name: oldest_queued
+-- The head of a project's FIFO.
+SELECT data FROM td_tasks WHERE project_id = %(project_id)s AND status = 'queued'
+ORDER BY seq LIMIT 1;
+
+-- name: running_tasks
+-- Every running task of a project.
+SELECT data FROM td_tasks WHERE project_id = %(project_id)s AND status = 'running'
+ORDER BY seq;
+
+-- name: task_held_by
+-- The running task leased to one agent.
+SELECT data FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'running' AND assigned_to = %(agent_name)s;
+
+-- name: find_duplicate
+-- The oldest task, not failed, with this duplicate key.
+SELECT data FROM td_tasks
+WHERE project_id = %(project_id)s AND duplicate_key = %(duplicate_key)s AND status <> 'failed'
+ORDER BY seq LIMIT 1;
+
+-- name: status_counts
+-- A project's task counts by status (kept by the td_tasks_count trigger).
+SELECT status, count FROM td_task_counts WHERE project_id = %(project_id)s;
+
+-- name: batch_counts
+-- One batch's task counts by status.
+SELECT status, count(*) FROM td_tasks
+WHERE project_id = %(project_id)s AND batch_id = %(batch_id)s GROUP BY status;
+
+-- name: completed_since
+-- Tasks completed at or after a moment, and the lease time they took in all.
+SELECT count(*), coalesce(sum(completed_at - coalesce(assigned_at, completed_at)), 0)
+FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'completed' AND completed_at >= %(since)s;
+
+-- name: failed_since
+-- Tasks that became failed at or after a moment.
+SELECT count(*) FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'failed' AND updated_at >= %(since)s;
+
+-- name: project_of_task
+-- Which project holds a task.
+SELECT project_id FROM td_tasks WHERE id = %(id)s;
+
+-- name: project_of_task_type
+-- Which project holds a task type.
+SELECT project_id FROM td_task_types WHERE id = %(id)s;
+
+-- name: touch_health
+-- A write that proves the database accepts writes now.
+INSERT INTO td_health (id, checked_at) VALUES (1, now())
+ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at;
+
+-- name: list_tasks
+-- One page of a project's tasks, oldest first, each filter applied when given.
+SELECT data FROM td_tasks
+WHERE project_id = %(project_id)s
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(assigned_to)s::text IS NULL OR assigned_to = %(assigned_to)s)
+  AND (%(batch_id)s::text IS NULL OR batch_id = %(batch_id)s)
+  AND (%(type_id)s::text IS NULL OR type_id = %(type_id)s)
+ORDER BY seq LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: count_tasks
+-- How many of a project's tasks pass the same filters.
+SELECT count(*) FROM td_tasks
+WHERE project_id = %(project_id)s
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(assigned_to)s::text IS NULL OR assigned_to = %(assigned_to)s)
+  AND (%(batch_id)s::text IS NULL OR batch_id = %(batch_id)s)
+  AND (%(type_id)s::text IS NULL OR type_id = %(type_id)s);
