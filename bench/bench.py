@@ -140,9 +140,9 @@ def _timed_cycles(server: LiveServer, project_name: str, agents: int, cycles: in
             "next_task_p50_ms": pct(leases, 0.5), "next_task_p99_ms": pct(leases, 0.99)}
 
 
-def cold_start(data_dir: Path, project_id: str) -> dict[str, float]:
+def cold_start(data_dir: Path, project_id: str, env: dict[str, str]) -> dict[str, float]:
     """A fresh one-worker server: time until it answers a read of the big project."""
-    server = LiveServer(data_dir, workers=1, TASKDRIVER_ADMIN_TOKEN=TOKEN)
+    server = LiveServer(data_dir, workers=1, **env)
     server.start()  # /health answers before any project is loaded
     try:
         started = time.perf_counter()
@@ -168,15 +168,19 @@ def _peak_rss(pid: int) -> int | None:
 
 
 def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycles: int,
-        workers: int, repeat: int) -> dict:
+        workers: int, repeat: int, storage_url: str | None) -> dict:
+    env = {"TASKDRIVER_ADMIN_TOKEN": TOKEN}
+    if storage_url:
+        env["TASKDRIVER_STORAGE_URL"] = storage_url
     results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "workers": workers,
                                            "fsync": True, "repeat": repeat,
-                                           "cycles_per_run": cycles},
+                                           "cycles_per_run": cycles,
+                                           "storage": "postgresql" if storage_url else "file"},
                                "bulk_load": {},
                                "agent_cycle": {}}
     root = Path(tempfile.mkdtemp(prefix="taskdriver-bench-"))
     try:
-        server = LiveServer(root / "data", workers=workers, TASKDRIVER_ADMIN_TOKEN=TOKEN)
+        server = LiveServer(root / "data", workers=workers, **env)
         server.start()
         try:
             largest = None
@@ -204,7 +208,7 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
         finally:
             server.stop()
         biggest = max(set(bulk_sizes) | set(depths))
-        results["cold_start"] = {"tasks": biggest, **cold_start(root / "data", largest)}
+        results["cold_start"] = {"tasks": biggest, **cold_start(root / "data", largest, env)}
         print(f"cold start on {biggest} tasks: "
               f"{results['cold_start']['first_request_s']:.2f} s, worker RSS "
               f"{results['cold_start']['worker_rss_mb']:.0f} MB", flush=True)
@@ -249,6 +253,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5,
                         help="timed runs per agent-cycle figure; the table shows medians")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--storage-url", default=None,
+                        help="TASKDRIVER_STORAGE_URL to benchmark instead of file storage "
+                             "(use an empty database or schema)")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
     bulk_sizes = [int(x) for x in args.bulk.split(",")]
@@ -258,7 +265,7 @@ def main() -> None:
     if args.quick:
         bulk_sizes, depths, cycles, repeat = [1000, 5000], [1000, 5000], 300, 1
     results = run(bulk_sizes, depths, [int(x) for x in args.agents.split(",")], cycles,
-                  args.workers, repeat)
+                  args.workers, repeat, args.storage_url)
     results["table"] = table(results)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print()
