@@ -145,6 +145,8 @@ class JournaledStore:
             for kind, key, record in changes:
                 state.apply(kind, key, record)
             self._write_snapshot(state, generation=1)
+            if self._fsync:  # the new directory's own entry must survive a crash too
+                _fsync_dir(self.directory.parent)
             self._forget()
 
     def destroy(self) -> None:
