@@ -201,3 +201,28 @@ def test_a_reader_follows_another_writers_compaction(tmp_path: Path,
     assert all_task_ids(reader, project["id"]) == ids
     close_app(writer_app)
     close_app(reader_app)
+
+
+def test_reads_do_not_reread_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a process holds a project, reading a task, the project or a page loads nothing."""
+    loads: list[Path] = []
+    original = journal.JournaledStore._load_snapshot
+
+    def counting(self, path, sig):  # type: ignore[no-untyped-def]
+        loads.append(path)
+        return original(self, path, sig)
+
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    api.post(f"/api/projects/{project['id']}/tasks/bulk",
+             {"tasks": [{"instructions": str(i)} for i in range(500)]})
+    task_id = all_task_ids(api, project["id"])[250]
+    monkeypatch.setattr(journal.JournaledStore, "_load_snapshot", counting)
+    for _ in range(20):
+        assert api.get(f"/api/tasks/{task_id}").status_code == 200
+        assert api.get(f"/api/projects/{project['id']}").status_code == 200
+        assert api.get(f"/api/projects/{project['id']}/tasks?limit=10&offset=100"
+                       ).status_code == 200
+    assert loads == []
+    close_app(app)
