@@ -133,3 +133,32 @@ def test_hsts_through_a_trusted_proxy(tmp_path) -> None:
     response = untrusted.test_client().get("/health", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in response.headers
     close_app(untrusted)
+
+
+def test_bodies_no_backend_can_store_are_422_not_500(api: Api) -> None:
+    project = api.project("demo")
+    task = api.task(project["id"])
+    api.next_task("w", project["id"])
+    headers = {"Content-Type": "application/json"}
+    cases = {
+        '{"name": "x", "description": "\\ud800"}': ("description", "surrogates"),
+        '{"name": "x", "description": "a\\u0000b"}': ("description", "NUL"),
+        '{"name": "x", "config": {"defaultMaxRetries": 1e999}}':
+            ("config.defaultMaxRetries", "finite"),
+    }
+    for body, (field, words) in cases.items():
+        response = api.call("POST", "/api/projects", data=body, headers=headers)
+        assert response.status_code == 422, body
+        detail = response.get_json()["validationDetails"][0]
+        assert detail["field"] == field and words in detail["message"]
+    complete = f"/api/tasks/{task['id']}/complete"
+    too_big = api.call("POST", complete, headers=headers,
+                       data='{"agentName": "w", "outputs": {"n": 123456789012345678901234567}}')
+    assert too_big.status_code == 422
+    assert too_big.get_json()["validationDetails"][0]["field"] == "outputs.n"
+    deep = '{"agentName": "w", "outputs": ' + "[" * 100 + "]" * 100 + "}"
+    assert api.call("POST", complete, data=deep, headers=headers).status_code == 422
+    # nothing of the refused completions was kept, and the task can still be completed
+    assert api.get(f"/api/tasks/{task['id']}").get_json()["data"]["status"] == "running"
+    done = api.post(complete, {"agentName": "w", "outputs": {"n": 2**63}})
+    assert done.status_code == 200 and done.get_json()["data"]["outputs"] == {"n": 2**63}

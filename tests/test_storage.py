@@ -226,3 +226,26 @@ def test_reads_do_not_reread_storage(tmp_path: Path, monkeypatch: pytest.MonkeyP
                        ).status_code == 200
     assert loads == []
     close_app(app)
+
+
+def test_a_commit_that_cannot_be_written_leaves_no_trace(tmp_path: Path) -> None:
+    """If the journal refuses a transaction, this process forgets it too (no phantom state)."""
+    from dataclasses import replace
+
+    from taskdriver.errors import StorageError
+    from taskdriver.storage import FileStorage
+
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    task_id = api.task(project["id"])["id"]
+    close_app(app)
+    storage = FileStorage(data_dir)
+    with pytest.raises(StorageError), storage.project_tx(project["id"]) as tx:
+        task = tx.get_task(task_id)
+        assert task is not None
+        tx.put_task(replace(task, result=2**70))  # beyond what the journal can encode
+    with storage.project_tx(project["id"], write=False) as tx:
+        task = tx.get_task(task_id)
+        assert task is not None and task.result is None
+    storage.close()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ..errors import FieldError
 from ..logs import LOGGER_NAME, access_fields
 from .context import principal
 from .edge import UNLIMITED_API_ENDPOINTS
@@ -20,6 +23,7 @@ access_log = logging.getLogger(f"{LOGGER_NAME}.access")
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PUBLIC_API_ENDPOINTS = {"auth.login", *UNLIMITED_API_ENDPOINTS}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+MAX_BODY_DEPTH = 64
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -37,14 +41,15 @@ def _identify_request() -> None:
 def _check_request() -> None:
     if request.url_rule is None or request.method == "OPTIONS":
         return  # unknown route or method (the 404/405 handler answers), or a CORS preflight
-    if request.method in BODY_METHODS:
-        _check_json_body()
     if request.path.startswith("/api/") and request.endpoint not in PUBLIC_API_ENDPOINTS:
         principal()  # 401 before any validation of the request itself
+    if request.method in BODY_METHODS:
+        _check_json_body()
 
 
 def _check_json_body() -> None:
-    """Refuse bodies webargs would silently ignore or misread: 400 in the envelope."""
+    """Refuse bodies webargs would silently ignore or misread (400) or no backend can
+    store (422), before any view sees them."""
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH this raises 413
     if not raw.strip():
         return
@@ -55,6 +60,47 @@ def _check_json_body() -> None:
         raise BadRequest("Malformed JSON body")
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object")
+    problem = unstorable(body, [])
+    if problem is not None:
+        path, message = problem
+        raise FieldError(".".join(path) or "body", message)
+
+
+def unstorable(value: Any, path: list[str]) -> tuple[list[str], str] | None:
+    """Where a parsed body holds what no backend can store faithfully, and why.
+
+    Python's JSON parser accepts lone surrogates, NUL characters, NaN and integers of any
+    size; the journal's encoder and PostgreSQL's jsonb refuse some of them and would
+    silently change others, so they are refused up front with a 422 naming the field.
+    """
+    if len(path) > MAX_BODY_DEPTH:
+        return path, f"nesting is limited to {MAX_BODY_DEPTH} levels"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path, "text may not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path, "text must be valid Unicode (no lone surrogates)"
+    elif isinstance(value, bool) or value is None:
+        return None
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            return path, "integers must fit in 64 bits"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return path, "numbers must be finite"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = unstorable(key, path) or unstorable(item, [*path, str(key)])
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = unstorable(item, [*path, str(index)])
+            if problem is not None:
+                return problem
+    return None
 
 
 def _finish_response(response: Response) -> Response:

@@ -310,9 +310,9 @@ def _commit_on_exit(store: JournaledStore, tx: _ChangeLog) -> Iterator[Any]:
     """Yield the transaction; append its changes if the block succeeded, else forget them."""
     try:
         yield tx
+        if tx.changes:
+            store.append(tx.changes)
     except BaseException:
         if tx.changes:
-            store.invalidate()  # the in-memory state holds uncommitted changes
+            store.invalidate()  # the in-memory state holds changes that were not committed
         raise
-    if tx.changes:
-        store.append(tx.changes)

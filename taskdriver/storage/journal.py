@@ -21,6 +21,7 @@ instant leaves either the old snapshot with its journal or the new one.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ import orjson
 from filelock import FileLock
 
 from ..errors import NotFound, StorageError
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = "snapshot.json"
 MIN_COMPACT_BYTES = 4 * 1024 * 1024
@@ -274,20 +277,28 @@ class JournaledStore:
             os.fsync(journal.fileno())
 
     def append(self, changes: list[Change]) -> None:
-        """Durably append one transaction; call while holding `locked()`."""
-        line = orjson.dumps({"c": changes}) + b"\n"
-        journal = self._journal
+        """Durably append one transaction; call while holding `locked()`.
+
+        If it raises, nothing was acknowledged and the in-memory state (which already holds
+        the changes) is dropped, to be reloaded from disk by the next lock holder.
+        """
         try:
+            line = orjson.dumps({"c": changes}) + b"\n"
+            journal = self._journal
             journal.seek(0, os.SEEK_END)
             journal.write(line)
             journal.flush()
             self._sync(journal)
-        except OSError as exc:
+        except (OSError, orjson.JSONEncodeError) as exc:
             self.invalidate()
-            raise StorageError(f"cannot write storage: {exc.strerror}") from exc
+            raise StorageError(f"cannot write storage: {exc}") from exc
         self._offset += len(line)
         if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes):
-            self._compact()
+            try:
+                self._compact()
+            except OSError as exc:  # the line is durable; the old snapshot stays valid
+                log.warning("compaction of %s failed: %s", self.directory, exc)
+                self.invalidate()
 
     def _compact(self) -> None:
         state = self._state
