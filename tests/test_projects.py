@@ -117,3 +117,23 @@ def test_stats_start_at_zero(api: Api, project: dict) -> None:
                     "queueDepth": 0, "activeAgents": 0,
                     "recentActivity": {"tasksCompletedLastHour": 0, "tasksFailedLastHour": 0,
                                        "averageTaskDuration": 0}}
+
+
+def test_fsync_off_still_serves(tmp_path, backend: str) -> None:
+    """TASKDRIVER_FSYNC=false changes durability settings, not behaviour."""
+    from conftest import close_app, make_app, postgres_schema
+
+    def exercise(**overrides: str) -> None:
+        app = make_app(tmp_path / "data", TASKDRIVER_FSYNC="false", **overrides)
+        api = Api(app.test_client())
+        project = api.project("quick")
+        api.task(project["id"])
+        assert api.get(f"/api/projects/{project['id']}").get_json()["data"]["stats"][
+            "totalTasks"] == 1
+        close_app(app)
+
+    if backend == "file":
+        exercise()
+    else:
+        with postgres_schema() as url:
+            exercise(TASKDRIVER_STORAGE_URL=url)

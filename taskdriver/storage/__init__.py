@@ -18,5 +18,5 @@ def open_storage(url: str, fsync: bool = True) -> Storage:
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStorage  # psycopg is only loaded when it is used
 
-        return PostgresStorage(url)
+        return PostgresStorage(url, fsync)
     raise StorageError(f"unsupported storage URL scheme: {url.split(':', 1)[0]!r}")
