@@ -98,25 +98,30 @@ def _agent(args: tuple[str, str, str, int]) -> list[tuple[float, float]]:
     return timings
 
 
-def agent_cycles(server: LiveServer, project: dict[str, str], depth: int, agents: int,
-                 cycles: int, workers: int, repeat: int) -> dict[str, float]:
-    """Time agent cycles `repeat` times in steady state; the median of each figure.
+def agent_cycles(server: LiveServer, projects: dict[int, dict[str, str]], agents: int,
+                 cycles: int, workers: int, repeat: int) -> dict[int, dict[str, float]]:
+    """Time agent cycles at every depth, `repeat` times; the median of each figure by depth.
 
-    A warm-up first lets every worker read the queue once (that first read is what the
-    cold-start figure measures). Before each run the queue is topped up by what the run
-    will take, so it stays between `depth` and 2 x `depth` tasks deep.
+    Runs interleave the depths (1,000, 100,000, 1,000, ...), so a drift of the shared
+    machine touches every depth alike and the ratio between depths is fair. A warm-up first
+    lets every worker read each queue once (that first read is what the cold-start figure
+    measures). Before each run the queue is topped up by what the run will take, so it stays
+    between its depth and twice that.
     """
-    warm_up = 2 * workers * agents
-    bulk_load(server, project["id"], warm_up)
-    with multiprocessing.Pool(agents) as pool:
-        pool.map(_agent, [(server.url, project["name"], f"warm-{agents}-{i}", 2 * workers)
-                          for i in range(agents)])
-    per_run = min(cycles, depth)
-    runs = []
+    for project in projects.values():
+        bulk_load(server, project["id"], 2 * workers * agents)
+        with multiprocessing.Pool(agents) as pool:
+            pool.map(_agent, [(server.url, project["name"], f"warm-{agents}-{i}", 2 * workers)
+                              for i in range(agents)])
+    runs: dict[int, list[dict[str, float]]] = {depth: [] for depth in projects}
     for run in range(repeat):
-        bulk_load(server, project["id"], per_run)
-        runs.append(_timed_cycles(server, project["name"], agents, per_run, run))
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        for depth, project in projects.items():
+            per_run = min(cycles, depth)
+            bulk_load(server, project["id"], per_run)
+            runs[depth].append(_timed_cycles(server, project["name"], agents, per_run, run))
+    return {depth: {key: statistics.median(r[key] for r in depth_runs)
+                    for key in depth_runs[0]}
+            for depth, depth_runs in runs.items()}
 
 
 def _timed_cycles(server: LiveServer, project_name: str, agents: int, cycles: int,
@@ -186,21 +191,21 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
         server.start()
         try:
             largest = None
+            queues: dict[int, dict[str, str]] = {}
             for depth in sorted(set(bulk_sizes) | set(depths)):
-                name = f"bench-{depth}"
                 project = operator(server, "POST", "/api/projects", json={
-                    "name": name, "config": {"defaultLeaseDurationMinutes": 30}})["data"]
+                    "name": f"bench-{depth}",
+                    "config": {"defaultLeaseDurationMinutes": 30}})["data"]
                 rate = bulk_load(server, project["id"], depth)
                 largest = project["id"]
                 if depth in bulk_sizes:
                     results["bulk_load"][str(depth)] = {"tasks_per_s": rate}
                     print(f"bulk load {depth:>7} tasks: {rate:8.0f} tasks/s", flush=True)
-                if depth not in depths:
-                    continue
-                for agents in agent_counts:
-                    # keep the queue at its depth: top up what the cycles consume
-                    stats = agent_cycles(server, project, depth, agents, cycles, workers,
-                                         repeat)
+                if depth in depths:
+                    queues[depth] = project
+            for agents in agent_counts:
+                by_depth = agent_cycles(server, queues, agents, cycles, workers, repeat)
+                for depth, stats in by_depth.items():
                     results["agent_cycle"][f"{depth}x{agents}"] = {
                         "depth": depth, "agents": agents, **stats}
                     print(f"agent cycle depth {depth:>7}, {agents} agents: "
