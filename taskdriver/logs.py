@@ -14,19 +14,16 @@ from typing import Any
 import orjson
 from flask import g, has_request_context, request
 
+from .times import rfc3339
+
 LOGGER_NAME = "taskdriver"
-
-
-def _rfc3339(moment: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment))
-    return f"{seconds}.{int(moment % 1 * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
     """Render a record as one JSON line; `extra={"fields": {...}}` adds keys."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"timestamp": _rfc3339(record.created),
+        entry: dict[str, Any] = {"timestamp": rfc3339(record.created),
                                  "level": record.levelname.lower(),
                                  "logger": record.name, "message": record.getMessage()}
         if has_request_context():

@@ -26,7 +26,7 @@ from ..errors import (
     TaskDriverError,
     Unauthenticated,
 )
-from .schemas import to_rfc3339
+from ..times import rfc3339
 
 STATUS_OF: dict[type[TaskDriverError], int] = {
     FieldError: 422,
@@ -54,7 +54,7 @@ def error_response(status: int, message: str, details: list[dict[str, Any]] | No
                    headers: dict[str, str] | None = None, data: Any = None) -> Response:
     """Build the error envelope (with `data` when a failure still has a body, as health)."""
     body: dict[str, Any] = {"success": False, "error": message,
-                            "timestamp": to_rfc3339(time.time()),
+                            "timestamp": rfc3339(time.time()),
                             "correlationId": g.get("correlation_id", "")}
     if details is not None:
         body["validationDetails"] = details

@@ -7,7 +7,6 @@ OpenAPI document cannot drift from what the routes really accept and return.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -22,6 +21,7 @@ from ..models import (
     TaskStatus,
 )
 from ..templates import VARIABLE_NAME
+from ..times import rfc3339
 
 PROJECT_NAME = validate.Regexp(
     r"^[A-Za-z0-9_-]+$",
@@ -50,18 +50,10 @@ class Timestamp(fields.Field):
     """POSIX seconds dumped as RFC 3339 UTC with milliseconds and a `Z`."""
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        moment = datetime.fromtimestamp(value, timezone.utc)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return None if value is None else rfc3339(value)
 
     def _jsonschema_type_mapping(self) -> dict[str, str]:
         return {"type": "string", "format": "date-time"}
-
-
-def to_rfc3339(value: float) -> str:
-    """Format POSIX seconds as the API formats every time."""
-    return Timestamp()._serialize(value, None, None) or ""
 
 
 class StringMap(fields.Dict):
