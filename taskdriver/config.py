@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DATA_DIR = "./data"
-DEFAULT_BIND = "127.0.0.1:3000"
 DEFAULT_SESSION_TTL_SECONDS = 3600
 DEFAULT_RATE_LIMIT = "100 per 15 minutes"
 DEFAULT_RATE_LIMIT_STORAGE = "memory://"
@@ -50,11 +49,14 @@ def _parse_int(name: str, raw: str, minimum: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the server can be told; each field maps to one TASKDRIVER_* variable."""
+    """What the app can be told; each field maps to one TASKDRIVER_* variable.
+
+    TASKDRIVER_BIND and TASKDRIVER_WORKERS belong to gunicorn and are read by
+    `gunicorn.conf.py`.
+    """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
     storage_url: str = ""
-    bind: str = DEFAULT_BIND
     admin_token: str | None = None
     agent_key: str | None = None
     session_ttl: int = DEFAULT_SESSION_TTL_SECONDS
@@ -84,8 +86,7 @@ class Settings:
         kwargs: dict[str, Any] = {}
         if (raw := get("DATA_DIR")) not in (None, ""):
             kwargs["data_dir"] = Path(str(raw))
-        for name, attr in (("STORAGE_URL", "storage_url"), ("BIND", "bind"),
-                           ("RATE_LIMIT", "rate_limit"),
+        for name, attr in (("STORAGE_URL", "storage_url"), ("RATE_LIMIT", "rate_limit"),
                            ("RATE_LIMIT_STORAGE", "rate_limit_storage")):
             if (raw := get(name)) not in (None, ""):
                 kwargs[attr] = str(raw)
