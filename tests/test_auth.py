@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
 
 from click.testing import Result
+from flask import Flask
 
 from conftest import ADMIN_TOKEN, ALL_BACKENDS, Api, Clock, close_app, make_app
 
@@ -161,9 +163,8 @@ def test_first_start_mints_an_operator_token_file(tmp_path: Path) -> None:
     close_app(again)
 
 
-def test_cli_admin_token_works_and_tokens_are_stored_hashed(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    app = make_app(data_dir)
+def test_cli_admin_token_works_and_tokens_are_stored_hashed(app: Flask, tmp_path: Path,
+                                                           backend: str) -> None:
     result: Result = app.test_cli_runner().invoke(args=["taskdriver", "create-admin-token"])
     assert result.exit_code == 0
     minted = result.output.strip()
@@ -171,10 +172,23 @@ def test_cli_admin_token_works_and_tokens_are_stored_hashed(tmp_path: Path) -> N
     api.project("demo")
     agent_token = api.login("agent-1", "demo").token
     assert api.get("/api/auth/session").get_json()["data"]["role"] == "admin"
-    stored = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    stored = everything_stored(app, tmp_path / "data", backend)
+    assert hashlib.sha256(agent_token.encode()).hexdigest().encode() in stored
     assert minted.encode() not in stored
     assert agent_token.encode() not in stored
-    close_app(app)
+
+
+def everything_stored(app: Flask, data_dir: Path, backend: str) -> bytes:
+    """Every byte the backend holds: the data directory's files, or every row's text."""
+    if backend == "file":
+        return b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    import psycopg
+    url = app.config["TASKDRIVER_SETTINGS"].storage_url
+    with psycopg.connect(url) as connection:
+        tables = [row[0] for row in connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        return "".join(str(connection.execute(f"SELECT json_agg(t) FROM {table} t").fetchone())
+                       for table in tables).encode()
 
 
 def test_sessions_survive_a_restart(tmp_path: Path) -> None:
