@@ -48,7 +48,7 @@ class ProjectView(MethodView):
         """Read a project with its task counts."""
         return ok(driver().get_project(principal(), str(project_id)))
 
-    @blp.arguments(ProjectUpdateArgs)
+    @blp.arguments(ProjectUpdateArgs, required=False)
     @blp.response(200, envelope(ProjectSchema))
     def put(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         """Change some fields of a project; `config` merges key by key (operators only)."""

@@ -29,7 +29,7 @@ NO_TASK_MESSAGE = "No tasks available for assignment"
 
 
 @blp.route("/agents/<string:agent_name>/next-task", methods=["POST"])
-@blp.arguments(NextTaskArgs)
+@blp.arguments(NextTaskArgs, required=False)
 @blp.response(200, envelope(NextTaskSchema))
 def next_task(args: dict[str, Any], agent_name: str) -> dict[str, Any]:
     """Resume the agent's lease or lease the oldest queued task (`success: false` if none)."""
@@ -64,7 +64,7 @@ def cleanup_leases(project_id: UUID) -> dict[str, Any]:
 
 
 @blp.route("/tasks/<uuid:task_id>/complete", methods=["POST"])
-@blp.arguments(CompleteArgs)
+@blp.arguments(CompleteArgs, required=False)
 @blp.response(200, envelope(TaskSchema))
 def complete_task(args: dict[str, Any], task_id: UUID) -> dict[str, Any]:
     """Record the holder's result and outputs; repeating it is harmless."""

@@ -36,7 +36,7 @@ class TaskTypeView(MethodView):
         """Read a task type."""
         return ok(driver().get_task_type(principal(), str(type_id)))
 
-    @blp.arguments(TaskTypeUpdateArgs)
+    @blp.arguments(TaskTypeUpdateArgs, required=False)
     @blp.response(200, envelope(TaskTypeSchema))
     def put(self, args: dict[str, Any], type_id: UUID) -> dict[str, Any]:
         """Change some fields of a task type (existing tasks keep theirs)."""

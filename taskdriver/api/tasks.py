@@ -93,7 +93,7 @@ class TaskView(MethodView):
         """Read a task with its attempt history."""
         return ok(driver().get_task(principal(), str(task_id)))
 
-    @blp.arguments(TaskUpdateArgs)
+    @blp.arguments(TaskUpdateArgs, required=False)
     @blp.response(200, envelope(TaskSchema))
     def put(self, args: dict[str, Any], task_id: UUID) -> dict[str, Any]:
         """Change a queued task's instructions, variables or batch."""
