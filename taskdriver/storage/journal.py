@@ -87,7 +87,7 @@ class JournaledStore:
         self._offset = 0
         self._snapshot_bytes = 0
 
-    # -- creation and removal ------------------------------------------------------------
+    # -- access --------------------------------------------------------------------------
 
     @contextmanager
     def locked(self) -> Iterator[JournaledState]:
@@ -134,6 +134,8 @@ class JournaledStore:
         """Ask the state this process already holds, without any I/O (False if none)."""
         with self._thread_lock:
             return self._state is not None and kind_check(self._state)
+
+    # -- creation and removal ------------------------------------------------------------
 
     def initialise(self, changes: list[Change], only_if_missing: bool = False) -> None:
         """Write the store's first snapshot holding `changes`.
