@@ -12,6 +12,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_ten_rounds_of_kill_9_lose_nothing_acknowledged(tmp_path: Path) -> None:
-    result = run_crash(tmp_path / "data", rounds=10, tasks=4000, agents=4)
-    assert 0 < result["completed_before_last_kill"] < 4000  # every kill hit live work
+    result = run_crash(tmp_path / "data", rounds=10, tasks=8000, agents=4)
+    assert 0 < result["completed_before_last_kill"] < 8000  # every kill hit live work
     assert result["completed"] >= result["completions_acknowledged"]

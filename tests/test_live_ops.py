@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,8 +127,10 @@ def test_sigterm_lets_in_flight_requests_finish(server: LiveServer) -> None:
     threads = [threading.Thread(target=loader) for _ in range(4)]
     for thread in threads:
         thread.start()
-    while len(acknowledged) < 2000:
-        threading.Event().wait(0.05)
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(acknowledged) >= 2000, "the loaders did not get going"
     server.stop()
     stop.set()
     for thread in threads:
