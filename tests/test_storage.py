@@ -249,3 +249,36 @@ def test_a_commit_that_cannot_be_written_leaves_no_trace(tmp_path: Path) -> None
         task = tx.get_task(task_id)
         assert task is not None and task.result is None
     storage.close()
+
+
+def test_recent_activity_survives_a_restart_from_a_snapshot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Completions read back from a snapshot (in queue order, not time order) still count."""
+    from conftest import Clock
+
+    monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 1)
+    clock = Clock()
+    data_dir = tmp_path / "data"
+    app = make_app(data_dir, clock)
+    api = Api(app.test_client())
+    project = api.project("demo")
+    ids = [api.task(project["id"])["id"] for _ in range(3)]
+    for agent in ("a", "b", "c"):
+        api.next_task(agent, project["id"])
+    leases = list(zip("abc", ids, strict=True))  # agent a holds the oldest task
+    for agent, task_id in reversed(leases):  # completed 10, 20, 30 s after leasing
+        clock.advance(10)
+        api.post(f"/api/tasks/{task_id}/complete", {"agentName": agent})
+    # A write larger than the snapshot: the journal outgrows it, so everything is compacted
+    # into a snapshot, which lists tasks in queue order.
+    api.task(project["id"], instructions="x" * 100_000)
+    store_dir = data_dir / "projects" / project["id"]
+    [generation] = journal_generations(store_dir)
+    assert generation > 1 and (store_dir / f"journal.{generation}.jsonl").stat().st_size == 0
+    close_app(app)
+    restarted = make_app(data_dir, clock)
+    stats = Api(restarted.test_client()).get(
+        f"/api/projects/{project['id']}/stats").get_json()["data"]["recentActivity"]
+    assert stats == {"tasksCompletedLastHour": 3, "tasksFailedLastHour": 0,
+                     "averageTaskDuration": 20.0}
+    close_app(restarted)
