@@ -20,8 +20,9 @@ from pathlib import Path
 
 from .access import require_project
 from .config import Settings
-from .errors import Forbidden, NotFound, Unauthenticated
+from .errors import Forbidden, Unauthenticated
 from .models import Principal, Role, Session
+from .service import project_by_reference
 from .storage import Storage
 
 TOKEN_BYTES = 32
@@ -88,9 +89,7 @@ class Authenticator:
         now = self.now()
         token = new_token()
         with self.storage.global_tx() as tx:
-            project = tx.get_project(project_ref) or tx.project_by_name(project_ref)
-            if project is None:
-                raise NotFound("Project not found")
+            project = project_by_reference(tx, project_ref)
             session = Session(id=str(uuid.uuid4()), token_hash=hash_token(token),
                               agent_name=agent_name, project_id=project.id, created_at=now,
                               expires_at=now + self.settings.session_ttl, last_activity=now)

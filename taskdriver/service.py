@@ -29,7 +29,7 @@ from .models import (
     TaskStatus,
     TaskType,
 )
-from .storage import ProjectTx, RecentActivity, Storage, TaskFilter
+from .storage import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
 from .templates import duplicate_key, placeholders, render
 
 RECENT_WINDOW_SECONDS = 3600.0
@@ -102,10 +102,7 @@ class TaskDriver:
     def resolve_project(self, reference: str) -> Project:
         """Find a project by id or, for body fields, by name."""
         with self.storage.global_tx(write=False) as tx:
-            project = tx.get_project(reference) or tx.project_by_name(reference)
-        if project is None:
-            raise NotFound("Project not found")
-        return project
+            return project_by_reference(tx, reference)
 
     def _project(self, principal: Principal, project_id: str) -> Project:
         with self.storage.global_tx(write=False) as tx:
@@ -517,6 +514,14 @@ class TaskDriver:
             tasks += counts.tasks
             agents += counts.agents
         return Reclaimed(tasks, agents)
+
+
+def project_by_reference(tx: GlobalTx, reference: str) -> Project:
+    """A body's `projectId`: the project's id or, so the seed's snippets work, its name."""
+    project = tx.get_project(reference) or tx.project_by_name(reference)
+    if project is None:
+        raise NotFound("Project not found")
+    return project
 
 
 def _refuse_taken_name(noun: str, current: str | None, wanted: str | None,
