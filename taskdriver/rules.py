@@ -36,6 +36,21 @@ def lease_expired(task: Task, now: float) -> bool:
             and task.lease_expires_at <= now)
 
 
+def has_retries_left(task: Task) -> bool:
+    """Whether a failure or an expired lease would put this task back in the queue."""
+    return task.retry_count < task.max_retries
+
+
+def in_progress(counts: dict[TaskStatus, int]) -> bool:
+    """Whether any of the counted tasks is still queued or running (a batch not yet done)."""
+    return bool(counts[TaskStatus.QUEUED] or counts[TaskStatus.RUNNING])
+
+
+def average_duration(completed: int, duration_total: float) -> float:
+    """Mean seconds from assignment to completion; 0 when nothing completed."""
+    return round(duration_total / completed, 3) if completed else 0.0
+
+
 def claim(task: Task, agent_name: str, minutes: float, now: float) -> Task:
     """Lease a queued task to an agent, opening a new running attempt."""
     if task.status is not TaskStatus.QUEUED:
@@ -65,7 +80,7 @@ def _release(task: Task, attempt_status: AttemptStatus, error: str, can_retry: b
     released = replace(task, assigned_to=None, assigned_at=None, lease_expires_at=None,
                        error=error, updated_at=now,
                        attempts=_close_attempt(task, attempt_status, now, error=error))
-    if can_retry and task.retry_count < task.max_retries:
+    if can_retry and has_retries_left(task):
         return replace(released, status=TaskStatus.QUEUED, retry_count=task.retry_count + 1)
     return replace(released, status=TaskStatus.FAILED)
 

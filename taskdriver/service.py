@@ -50,6 +50,21 @@ class ProjectStats:
     active_agents: int
     recent: RecentActivity
 
+    @property
+    def average_task_duration(self) -> float:
+        return rules.average_duration(self.recent.completed,
+                                      self.recent.completed_duration_total)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    batch_id: str
+    counts: dict[TaskStatus, int]
+
+    @property
+    def done(self) -> bool:
+        return not rules.in_progress(self.counts)
+
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
@@ -394,14 +409,14 @@ class TaskDriver:
             tx.put_task(task)
         return task
 
-    def batch_counts(self, principal: Principal, project_id: str, batch_id: str
-                     ) -> dict[TaskStatus, int]:
+    def batch_progress(self, principal: Principal, project_id: str, batch_id: str
+                       ) -> BatchProgress:
         project = self._project(principal, project_id)
         with self.storage.project_tx(project.id, write=False) as tx:
             counts = tx.status_counts(batch_id)
         if not any(counts.values()):
             raise NotFound("Batch not found")
-        return counts
+        return BatchProgress(batch_id, counts)
 
     # -- the queue -------------------------------------------------------------------------
 
@@ -453,7 +468,7 @@ class TaskDriver:
         with self.storage.project_tx(project.id, write=False) as tx:
             now = self.now()
             expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
-                          and t.retry_count < t.max_retries)
+                          and rules.has_retries_left(t))
             return tx.status_counts()[TaskStatus.QUEUED] + expired
 
     def agents(self, principal: Principal, project_id: str) -> list[AgentLease]:

@@ -76,7 +76,6 @@ def project_stats(project_id: UUID) -> dict[str, Any]:
         "recent_activity": {
             "tasks_completed_last_hour": recent.completed,
             "tasks_failed_last_hour": recent.failed,
-            "average_task_duration": round(recent.completed_duration_total / recent.completed, 3)
-            if recent.completed else 0,
+            "average_task_duration": stats.average_task_duration,
         },
     })

@@ -118,7 +118,7 @@ def retry_task(task_id: UUID) -> dict[str, Any]:
 @blp.response(200, envelope(BatchSchema))
 def batch(project_id: UUID, batch_id: str) -> dict[str, Any]:
     """Progress of a batch: counts by status, `done` when nothing is queued or running."""
-    counts = driver().batch_counts(principal(), str(project_id), batch_id)
-    return ok({"batch_id": batch_id, "total": sum(counts.values()),
-               **{status.value: count for status, count in counts.items()},
-               "done": not (counts[TaskStatus.QUEUED] or counts[TaskStatus.RUNNING])})
+    progress = driver().batch_progress(principal(), str(project_id), batch_id)
+    return ok({"batch_id": batch_id, "total": sum(progress.counts.values()),
+               **{status.value: count for status, count in progress.counts.items()},
+               "done": progress.done})
