@@ -98,9 +98,13 @@ def validation_details(messages: Any, source: Any) -> list[dict[str, Any]]:
             for path, message in _walk(messages, [])]
 
 
+def validation_message(details: list[dict[str, Any]]) -> str:
+    """`Validation failed: <field>: <message>[; …]`, the one wording of every 422."""
+    return "Validation failed: " + "; ".join(f"{d['field']}: {d['message']}" for d in details)
+
+
 def validation_response(details: list[dict[str, Any]]) -> Response:
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-    return error_response(422, f"Validation failed: {summary}", details)
+    return error_response(422, validation_message(details), details)
 
 
 def _request_source(location: str) -> Any:

@@ -13,7 +13,7 @@ from ..models import TaskStatus
 from ..service import TaskSpec
 from ..storage import TaskFilter
 from .context import driver, ok, page, principal
-from .errors import validation_details
+from .errors import validation_details, validation_message
 from .schemas import (
     BatchSchema,
     BulkResultSchema,
@@ -73,9 +73,8 @@ def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
             item = BULK_ITEM.load(raw)
         except ValidationError as exc:
             details = validation_details(exc.messages, raw)
-            errors.append({"index": index, "validationDetails": details, "error":
-                           "Validation failed: " + "; ".join(
-                               f"{d['field']}: {d['message']}" for d in details)})
+            errors.append({"index": index, "error": validation_message(details),
+                           "validationDetails": details})
             continue
         if "batch_id" not in item:
             item["batch_id"] = args.get("batch_id")

@@ -236,7 +236,7 @@ class JournaledStore:
             for line in snapshot:
                 kind, raw_record = orjson.loads(line)
                 record = state.decode(kind, raw_record)
-                state.apply(kind, record_key(record), record)
+                state.apply(kind, record.id, record)
         self._state = state
         self._switch_to(generation, sig)
 
@@ -332,8 +332,3 @@ def read_generation(snapshot_path: Path) -> int:
     """The generation a snapshot starts, from its first line only."""
     with open(snapshot_path, "rb") as snapshot:
         return int(orjson.loads(snapshot.readline())["generation"])
-
-
-def record_key(record: Any) -> str:
-    """The key a record is stored under: its id, or its token hash for admin tokens."""
-    return record.id
