@@ -117,16 +117,27 @@ def test_a_write_appends_only_what_changed(tmp_path: Path) -> None:
     close_app(app)
 
 
+def project_on_disk(data_dir: Path, name: str) -> dict:
+    """Create a project through the API, then let go of the data directory."""
+    app, api = reopen(data_dir)
+    project = api.project(name)
+    close_app(app)
+    return project
+
+
+def spawn_writer(data_dir: Path, project_id: str, *args: str) -> subprocess.Popen[str]:
+    """Start `storage_worker.py` in its own process; it prints each acknowledged id."""
+    return subprocess.Popen([sys.executable, str(WORKER), str(data_dir), project_id, *args],
+                            stdout=subprocess.PIPE, text=True)
+
+
 def test_concurrent_creators_across_processes_lose_nothing(tmp_path: Path) -> None:
     """20 creators (7 + 7 + 6 threads in 3 processes) write one project and the index."""
     data_dir = tmp_path / "data"
-    app, api = reopen(data_dir)
-    project = api.project("shared")
-    close_app(app)
+    project = project_on_disk(data_dir, "shared")
     per_thread = 15
-    processes = [subprocess.Popen(
-        [sys.executable, str(WORKER), str(data_dir), project["id"], "threads", str(n),
-         str(per_thread)], stdout=subprocess.PIPE, text=True) for n in (7, 7, 6)]
+    processes = [spawn_writer(data_dir, project["id"], "threads", str(n), str(per_thread))
+                 for n in (7, 7, 6)]
     acknowledged: list[str] = []
     for process in processes:
         out, _ = process.communicate(timeout=120)
@@ -144,15 +155,11 @@ def test_concurrent_creators_across_processes_lose_nothing(tmp_path: Path) -> No
 
 def test_kill_9_in_a_loop_of_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    app, api = reopen(data_dir)
-    project = api.project("crash")
-    close_app(app)
+    project = project_on_disk(data_dir, "crash")
     acknowledged: list[str] = []
     rng = random.Random(7)
     for _ in range(12):
-        writer = subprocess.Popen(
-            [sys.executable, str(WORKER), str(data_dir), project["id"], "write-forever"],
-            stdout=subprocess.PIPE, text=True)
+        writer = spawn_writer(data_dir, project["id"], "write-forever")
         assert writer.stdout is not None
         first = writer.stdout.readline()  # wait until it is really writing
         assert first.strip() and not first.startswith("ERROR"), first
