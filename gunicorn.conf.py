@@ -4,16 +4,36 @@ Sync workers: each request is short (one lock, one append, one fsync), so proces
 with cores without threads contending for the GIL. TaskDriver writes its own access log.
 """
 
+import glob
 import multiprocessing
 import os
 import shutil
 import tempfile
 
+METRICS_DIR_PREFIX = "taskdriver-metrics-"
+
+
+def _remove_metrics_dirs_of_dead_servers() -> None:
+    """A master killed with -9 never runs `on_exit`; its folder is removed by the next start."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{METRICS_DIR_PREFIX}*-")):
+        pid = os.path.basename(path).removeprefix(METRICS_DIR_PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
 # Workers share Prometheus counters through files in this directory. It must be set before
 # any worker imports prometheus_client, and start empty, so each server start gets a fresh
-# one unless the operator chose a directory.
+# one unless the operator chose a directory. Its name carries the master's pid.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="taskdriver-metrics-")
+    _remove_metrics_dirs_of_dead_servers()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-", suffix="-")
 
 bind = os.environ.get("TASKDRIVER_BIND", "127.0.0.1:3000")
 workers = int(os.environ.get("TASKDRIVER_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -28,6 +48,13 @@ wsgi_app = "wsgi:app"
 # gunicorn 23+ opens a control socket in the home directory; TaskDriver needs none, and
 # several servers on one host would otherwise fight over the one path.
 control_socket_disable = True
+# TASKDRIVER_TRUSTED_PROXIES is the one switch for X-Forwarded-* (the app applies it with
+# ProxyFix): gunicorn itself believes no forwarded header from anyone, loopback included.
+forwarded_allow_ips = ""
+# Long request lines and headers reach the app, which answers them in its envelope (a
+# 5,000-character path id gets 404, a 10 KB bearer token 401); beyond these gunicorn refuses.
+limit_request_line = 8190  # gunicorn's maximum
+limit_request_field_size = 65536
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
@@ -40,5 +67,5 @@ def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
 def on_exit(server):  # noqa: ARG001
     """Remove the metrics directory this configuration created."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-    if os.path.basename(path).startswith("taskdriver-metrics-"):
+    if os.path.basename(path).startswith(METRICS_DIR_PREFIX):
         shutil.rmtree(path, ignore_errors=True)

@@ -210,10 +210,13 @@ class TaskDriver:
             raise NotFound("Task type not found")
         return self._project(principal, project_id)
 
-    def list_task_types(self, principal: Principal, project_id: str) -> list[TaskType]:
+    def list_task_types(self, principal: Principal, project_id: str, limit: int, offset: int
+                        ) -> tuple[list[TaskType], int]:
+        """One page of the project's task types, oldest first, and how many there are."""
         project = self._project(principal, project_id)
         with self.storage.project_tx(project.id, write=False) as tx:
-            return tx.list_task_types()
+            task_types = tx.list_task_types()
+        return task_types[offset:offset + limit], len(task_types)
 
     def create_task_type(self, principal: Principal, project_id: str,
                          fields: dict[str, Any]) -> TaskType:

@@ -162,3 +162,40 @@ def test_bodies_no_backend_can_store_are_422_not_500(api: Api) -> None:
     assert api.get(f"/api/tasks/{task['id']}").get_json()["data"]["status"] == "running"
     done = api.post(complete, {"agentName": "w", "outputs": {"n": 2**63}})
     assert done.status_code == 200 and done.get_json()["data"]["outputs"] == {"n": 2**63}
+
+
+def test_json_nested_past_the_parsers_depth_is_422_not_500(api: Api) -> None:
+    headers = {"Content-Type": "application/json"}
+    for depth in (65, 900, 1000, 100_000):
+        body = "[" * depth + "]" * depth
+        for caller, path in ((api.as_token(None), "/api/auth/login"), (api, "/api/projects")):
+            response = caller.call("POST", path, data=body, headers=headers)
+            assert response.status_code in (400, 422), (depth, path)
+            assert response.get_json()["success"] is False
+        wrapped = '{"name": "x", "description": ' + body + "}"
+        assert_error(api.call("POST", "/api/projects", data=wrapped, headers=headers), 422)
+
+
+def test_integer_fields_take_json_integers_only(api: Api) -> None:
+    project = api.project("ints")
+    refused = (2.7, 1e-300, 2.0, " 4 ", "4", True, None)
+    for value in refused:
+        response = api.post(f"/api/projects/{project['id']}/task-types",
+                            {"name": "t", "maxRetries": value})
+        body = assert_error(response, 422)
+        assert body["validationDetails"][0]["field"] == "maxRetries", value
+        response = api.post("/api/projects", {"name": "p", "config": {
+            "defaultMaxRetries": value}})
+        assert assert_error(response, 422)["validationDetails"][0]["field"] == \
+            "config.defaultMaxRetries"
+    for value in (" 4 ", "4", True):
+        response = api.post("/api/projects", {"name": "p", "config": {
+            "defaultLeaseDurationMinutes": value}})
+        assert assert_error(response, 422)["validationDetails"][0]["field"] == \
+            "config.defaultLeaseDurationMinutes", value
+    login = api.as_token(None).post("/api/auth/login", {"agentName": "a",
+                                                        "projectId": project["id"]})
+    agent = api.as_token(login.get_json()["data"]["token"])
+    assert_error(agent.put("/api/auth/session", {"extendBy": 60.5}), 422)
+    assert api.post(f"/api/projects/{project['id']}/task-types",
+                    {"name": "t", "maxRetries": 4}).get_json()["data"]["maxRetries"] == 4

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -141,3 +143,53 @@ def test_sigterm_lets_in_flight_requests_finish(server: LiveServer) -> None:
                             timeout=10).json()["data"]
     assert page["stats"]["totalTasks"] >= len(acknowledged)
     assert page["stats"]["totalTasks"] % 500 == 0  # no bulk half-written
+
+
+def test_forwarded_headers_are_believed_only_through_trusted_proxies(server: LiveServer
+                                                                     ) -> None:
+    # TASKDRIVER_TRUSTED_PROXIES=0 (the default): gunicorn must not believe loopback either.
+    response = requests.get(f"{server.url}/health", timeout=10,
+                            headers={"X-Forwarded-Proto": "https",
+                                     "X-Forwarded-For": "203.0.113.9"})
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_trusted_proxy_setting_is_the_switch_under_gunicorn(tmp_path: Path) -> None:
+    with serving(tmp_path / "data", 1, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN,
+                 TASKDRIVER_TRUSTED_PROXIES="1") as live:
+        response = requests.get(f"{live.url}/health", timeout=10,
+                                headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_long_path_ids_and_tokens_are_answered_in_the_envelope(server: LiveServer) -> None:
+    long_id = requests.get(f"{server.url}/api/tasks/{'a' * 5000}", headers=HEADERS,
+                           timeout=10)
+    assert long_id.status_code == 404 and long_id.json()["success"] is False
+    long_token = requests.get(f"{server.url}/api/projects", timeout=10,
+                              headers={"Authorization": "Bearer " + "t" * 10_000})
+    assert long_token.status_code == 401 and long_token.json()["success"] is False
+    # A hard limit still stands above those.
+    huge = requests.get(f"{server.url}/api/tasks/{'a' * 20_000}", timeout=10)
+    assert huge.status_code in (400, 414)
+
+
+def test_a_killed_servers_metrics_folder_is_removed_by_the_next_start(tmp_path: Path) -> None:
+    def folders_of(pid: int) -> list[Path]:
+        return list(Path(tempfile.gettempdir()).glob(f"taskdriver-metrics-{pid}-*"))
+
+    stale = Path(tempfile.mkdtemp(prefix="taskdriver-metrics-999999999-", suffix="-"))
+    live = LiveServer(tmp_path / "data", 1, own_metrics_dir=False,
+                      TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN)
+    try:
+        first = live.start().pid
+        assert len(folders_of(first)) == 1 and not stale.exists()
+        live.kill()
+        assert len(folders_of(first)) == 1  # kill -9: gunicorn's on_exit never ran
+        second = live.start().pid
+        assert folders_of(first) == [] and len(folders_of(second)) == 1
+        live.stop()
+        assert folders_of(second) == []  # a clean stop removes its own
+    finally:
+        live.stop()
+        shutil.rmtree(stale, ignore_errors=True)

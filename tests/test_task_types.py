@@ -68,6 +68,17 @@ def test_list_oldest_first(api: Api, project: dict) -> None:
                    ).status_code == 404
 
 
+def test_list_pages_like_every_other_list(api: Api, project: dict) -> None:
+    for name in ("a", "b", "c"):
+        api.task_type(project["id"], name=name)
+    body = api.get(f"/api/projects/{project['id']}/task-types?limit=2&offset=1").get_json()
+    assert [t["name"] for t in body["data"]] == ["b", "c"]
+    assert body["pagination"] == {"total": 3, "limit": 2, "offset": 1}
+    for query in ("limit=0", "limit=1001", "offset=-1", "limit=x"):
+        response = api.get(f"/api/projects/{project['id']}/task-types?{query}")
+        assert response.status_code == 422, query
+
+
 def test_update(api: Api, project: dict) -> None:
     data = api.task_type(project["id"], template="Hi {{name}}")
     response = api.put(f"/api/task-types/{data['id']}",

@@ -55,7 +55,10 @@ def _check_json_body() -> None:
         return
     if not request.is_json:
         raise BadRequest("Send the body as JSON with Content-Type: application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # deeper than the parser can go; far past MAX_BODY_DEPTH anyway
+        raise FieldError("body", f"nesting is limited to {MAX_BODY_DEPTH} levels") from None
     if body is None:
         raise BadRequest("Malformed JSON body")
     if not isinstance(body, dict):

@@ -42,8 +42,24 @@ def _text(required: bool = False, max_length: int = TEXT_LIMIT, **kwargs: Any) -
     return fields.Str(required=required, validate=validate.Length(max=max_length), **kwargs)
 
 
+class JsonInt(fields.Int):
+    """A body integer: a JSON integer only (2.7, 1e-300, "4" and true are refused, not cut)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+
+class JsonNumber(fields.Float):
+    """A body number: a JSON number only (a string such as " 4 " is refused, not parsed)."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 def _minutes(**kwargs: Any) -> fields.Float:
-    return fields.Float(validate=MINUTES, allow_nan=False, **kwargs)
+    return JsonNumber(validate=MINUTES, allow_nan=False, **kwargs)
 
 
 class Timestamp(fields.Field):
@@ -76,12 +92,12 @@ class LoginArgs(Schema):
 
 
 class ExtendSessionArgs(Schema):
-    extend_by = fields.Int(required=True, data_key="extendBy",
+    extend_by = JsonInt(required=True, data_key="extendBy",
                            validate=validate.Range(min=1, max=86400))
 
 
 class ProjectConfigArgs(Schema):
-    default_max_retries = fields.Int(data_key="defaultMaxRetries", validate=RETRIES)
+    default_max_retries = JsonInt(data_key="defaultMaxRetries", validate=RETRIES)
     default_lease_duration_minutes = _minutes(data_key="defaultLeaseDurationMinutes")
     reaper_interval_minutes = _minutes(data_key="reaperIntervalMinutes")
 
@@ -111,6 +127,10 @@ class ProjectListArgs(Paging):
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=100))
 
 
+class TaskTypeListArgs(Paging):
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
 class TaskTypeCreateArgs(Schema):
     name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
     template = _text(allow_none=True)
@@ -119,7 +139,7 @@ class TaskTypeCreateArgs(Schema):
         validate=validate.Length(max=1000))
     duplicate_handling = fields.Str(data_key="duplicateHandling", validate=validate.OneOf(
         [d.value for d in DuplicateHandling]))
-    max_retries = fields.Int(data_key="maxRetries", validate=RETRIES)
+    max_retries = JsonInt(data_key="maxRetries", validate=RETRIES)
     lease_duration_minutes = _minutes(data_key="leaseDurationMinutes")
 
 
@@ -355,6 +375,10 @@ class PeekSchema(Schema):
 
 
 class NextTaskSchema(Schema):
+    """The reference's `{task, agentName}`, plus the task's `id` on top, so that the
+    reference's own client snippets (`task['id']` on what they return) work as printed."""
+
+    id = fields.Str(attribute="task.id", metadata={"description": "Same as task.id"})
     task = fields.Nested(TaskSchema, allow_none=True)
     agent_name = fields.Str(data_key="agentName")
 

@@ -8,8 +8,15 @@ from uuid import UUID
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .context import driver, ok, principal
-from .schemas import DeletedSchema, TaskTypeCreateArgs, TaskTypeSchema, TaskTypeUpdateArgs, envelope
+from .context import driver, ok, page, principal
+from .schemas import (
+    DeletedSchema,
+    TaskTypeCreateArgs,
+    TaskTypeListArgs,
+    TaskTypeSchema,
+    TaskTypeUpdateArgs,
+    envelope,
+)
 
 blp = Blueprint("task_types", __name__, url_prefix="/api",
                 description="Task types: templates and queue rules for tasks")
@@ -17,10 +24,13 @@ blp = Blueprint("task_types", __name__, url_prefix="/api",
 
 @blp.route("/projects/<uuid:project_id>/task-types")
 class TaskTypesView(MethodView):
-    @blp.response(200, envelope(TaskTypeSchema, many=True))
-    def get(self, project_id: UUID) -> dict[str, Any]:
+    @blp.arguments(TaskTypeListArgs, location="query")
+    @blp.response(200, envelope(TaskTypeSchema, many=True, paginated=True))
+    def get(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         """List a project's task types, oldest first."""
-        return ok(driver().list_task_types(principal(), str(project_id)))
+        task_types, total = driver().list_task_types(principal(), str(project_id),
+                                                     args["limit"], args["offset"])
+        return page(task_types, total, args["limit"], args["offset"])
 
     @blp.arguments(TaskTypeCreateArgs)
     @blp.response(201, envelope(TaskTypeSchema))
