@@ -19,9 +19,9 @@ def create_app(config: Mapping[str, Any] | None = None,
     time forward instead of sleeping through leases.
     """
     from . import api, cli, logs
-    from .api.context import EXTENSION, Services
     from .auth import Authenticator
     from .config import Settings
+    from .extension import EXTENSION, Services
     from .metrics import Metrics
     from .service import TaskDriver
     from .storage import open_storage
@@ -33,12 +33,17 @@ def create_app(config: Mapping[str, Any] | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logs.configure()
     storage = open_storage(settings.resolved_storage_url, settings.fsync)
-    authenticator = Authenticator(storage, settings, clock)
-    driver = TaskDriver(storage, settings, clock)
-    metrics = Metrics(app, driver, authenticator)
-    driver.events = metrics.events
-    app.extensions[EXTENSION] = Services(driver, authenticator, metrics)
-    api.init_app(app)
-    cli.init_app(app)
-    authenticator.bootstrap_admin_token()
+    try:
+        authenticator = Authenticator(storage, settings, clock)
+        # At start, not on a first request: the operator learns the token's path at once.
+        authenticator.bootstrap_admin_token()
+        driver = TaskDriver(storage, settings, clock)
+        metrics = Metrics(app, driver, authenticator)
+        driver.events = metrics.events
+        app.extensions[EXTENSION] = Services(driver, authenticator, metrics)
+        api.init_app(app)
+        cli.init_app(app)
+    except BaseException:
+        storage.close()  # a refused start leaves no file or connection open
+        raise
     return app

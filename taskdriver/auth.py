@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .access import require_project
-from .config import Settings
+from .config import ConfigError, Settings
 from .errors import Forbidden, Unauthenticated
 from .models import Principal, Role, Session
 from .service import project_by_reference
@@ -38,6 +38,17 @@ def new_token() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _read_token_file(path: Path) -> str | None:
+    """The token in an existing token file, or None when there is no usable one."""
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if len(token) < TOKEN_BYTES:
+        raise ConfigError(f"{path} exists but holds no usable token; remove it to mint one")
+    return token
 
 
 class Authenticator:
@@ -60,23 +71,35 @@ class Authenticator:
         return token
 
     def bootstrap_admin_token(self) -> Path | None:
-        """On first start with no operator token anywhere, mint one into the data dir.
+        """At start, with no operator token anywhere, give this storage one from the data dir.
 
-        Returns the file written, or None when a token already exists. Runs under the global
-        section so that of several workers starting at once only one mints.
+        An existing `admin.token` is never overwritten (another server, say a file-backed
+        one beside a PostgreSQL one, may rely on it): its token is adopted instead, so one
+        file opens every server started on that data directory. Otherwise a new token is
+        written there with O_EXCL and mode 0600. Runs under the global section so that of
+        several workers starting at once only one does it. Returns the file used, or None
+        when a token already exists (or comes from the environment).
         """
         if self.settings.admin_token:
             return None
-        path = self.settings.data_dir / ADMIN_TOKEN_FILE
+        path = (self.settings.data_dir / ADMIN_TOKEN_FILE).resolve()
         with self.storage.global_tx() as tx:
             if tx.admin_token_count() > 0:
                 return None
-            token = new_token()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(token + "\n")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            token = _read_token_file(path)
+            if token is None:
+                token = new_token()
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(token + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                action = "minted the first operator token into"
+            else:
+                action = "adopted the operator token already in"
             tx.add_admin_token(hash_token(token), self.now())
-        log.warning("minted the first operator token into %s (mode 0600)", path)
+        log.warning("%s %s (mode 0600; only its hash is stored)", action, path)
         return path
 
     def login(self, agent_name: str, project_ref: str, agent_key: str | None

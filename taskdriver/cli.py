@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from marshmallow import Schema, ValidationError
 
-from .api.context import services
+from .api.errors import validation_details, validation_message
+from .api.schemas import ProjectCreateArgs
 from .errors import TaskDriverError
+from .extension import services
 from .models import Principal, Role
 
 
 class _Commands(AppGroup):
-    """The command group; a domain error ends a command with its message, not a traceback."""
+    """The command group; a refusal ends a command with one line and exit 1, no traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except TaskDriverError as exc:
             raise click.ClickException(exc.message) from exc
+        except ValidationError as exc:
+            details = validation_details(exc.messages, exc.data)
+            raise click.ClickException(validation_message(details)) from exc
+
+
+def _validated(schema: Schema, fields: dict[str, Any]) -> dict[str, Any]:
+    """Check a command's input with the API's own schema, so both refuse the same values."""
+    return schema.load(fields)
 
 
 group = _Commands("taskdriver", help="TaskDriver operator commands.")
@@ -39,7 +51,10 @@ def create_admin_token() -> None:
 @click.option("--instructions", default="", help="Instructions every agent should follow.")
 def create_project(name: str, description: str, instructions: str) -> None:
     """Create a project and print its id."""
-    view = services().driver.create_project(OPERATOR, name, description, instructions)
+    fields = _validated(ProjectCreateArgs(), {"name": name, "description": description,
+                                              "instructions": instructions})
+    view = services().driver.create_project(OPERATOR, fields["name"], fields["description"],
+                                            fields["instructions"])
     click.echo(view.project.id)
 
 
@@ -55,13 +70,15 @@ def list_projects(status: str) -> None:
 
 
 @group.command("reap")
-@click.option("--project", "project_ids", multiple=True, help="Only this project (by id).")
+@click.option("--project", "projects", multiple=True,
+              help="Only this project (by id or name); repeat for several.")
 @click.option("--loop", is_flag=True, help="Keep reaping until interrupted.")
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between rounds with --loop.")
-def reap(project_ids: tuple[str, ...], loop: bool, interval: float) -> None:
+def reap(projects: tuple[str, ...], loop: bool, interval: float) -> None:
     """Reclaim expired leases (every project by default) and drop expired sessions."""
     shared = services()
+    project_ids = [shared.driver.resolve_project(reference).id for reference in projects]
     while True:
         reclaimed = shared.driver.reap(list(project_ids) or None)
         purged = shared.authenticator.purge_expired()

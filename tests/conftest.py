@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from taskdriver import create_app
-from taskdriver.api.context import services
+from taskdriver.extension import services
 
 ADMIN_TOKEN = "test-operator-token-0123456789abcdef"
 POSTGRES_URL = os.environ.get("TASKDRIVER_TEST_DATABASE_URL",

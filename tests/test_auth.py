@@ -7,10 +7,22 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from flask import Flask
 
-from conftest import ADMIN_TOKEN, ALL_BACKENDS, Api, Clock, close_app, make_app
+from taskdriver.config import ConfigError
+
+from conftest import (
+    ADMIN_TOKEN,
+    ALL_BACKENDS,
+    Api,
+    Clock,
+    close_app,
+    make_app,
+    postgres_schema,
+    postgres_unavailable,
+)
 
 BACKENDS = ALL_BACKENDS
 
@@ -161,6 +173,32 @@ def test_first_start_mints_an_operator_token_file(tmp_path: Path) -> None:
     assert not token_file.exists()
     assert Api(again.test_client(), token).get("/api/projects").status_code == 200
     close_app(again)
+
+
+def test_a_second_server_on_the_data_dir_never_overwrites_the_token_file(tmp_path: Path
+                                                                        ) -> None:
+    if postgres_unavailable():
+        pytest.skip(postgres_unavailable() or "")
+    data_dir = tmp_path / "data"
+    file_backed = make_app(data_dir, TASKDRIVER_ADMIN_TOKEN="")
+    token_file = data_dir / "admin.token"
+    token = token_file.read_text()
+    with postgres_schema() as url:
+        other = make_app(data_dir, TASKDRIVER_ADMIN_TOKEN="", TASKDRIVER_STORAGE_URL=url)
+        assert token_file.read_text() == token  # not rewritten
+        assert Api(other.test_client(), token.strip()).get("/api/projects").status_code == 200
+        close_app(other)
+    assert Api(file_backed.test_client(), token.strip()).get("/api/projects").status_code == 200
+    close_app(file_backed)
+
+
+def test_an_unusable_token_file_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "admin.token").write_text("short\n")
+    with pytest.raises(ConfigError, match="holds no usable token"):
+        make_app(data_dir, TASKDRIVER_ADMIN_TOKEN="")
+    assert (data_dir / "admin.token").read_text() == "short\n"
 
 
 def test_cli_admin_token_works_and_tokens_are_stored_hashed(app: Flask, tmp_path: Path,

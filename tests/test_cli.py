@@ -25,3 +25,25 @@ def test_create_and_list_projects(app: Flask, api: Api) -> None:
     duplicate = runner.invoke(args=["taskdriver", "create-project", "nightly"])
     assert duplicate.exit_code == 1
     assert "Error: A project named nightly already exists" in duplicate.output
+
+
+def test_create_project_refuses_what_the_api_refuses(app: Flask, api: Api) -> None:
+    runner = app.test_cli_runner()
+    for bad in ("", "bad name!", "x" * 5000, "tab\there", "newline\n"):
+        result = runner.invoke(args=["taskdriver", "create-project", bad])
+        assert result.exit_code != 0, bad
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: Validation failed: name: "), bad
+        assert "Traceback" not in result.output
+    assert api.get("/api/projects?status=all").get_json()["pagination"]["total"] == 0
+
+
+def test_reap_of_an_unknown_project_is_an_error(app: Flask, api: Api) -> None:
+    runner = app.test_cli_runner()
+    for unknown in ("nope", "00000000-0000-4000-8000-000000000000", "../../x"):
+        result = runner.invoke(args=["taskdriver", "reap", "--project", unknown])
+        assert result.exit_code == 1, unknown
+        assert result.output.strip() == "Error: Project not found"
+    api.project("known")
+    result = runner.invoke(args=["taskdriver", "reap", "--project", "known"])
+    assert result.exit_code == 0 and result.output.startswith("reclaimedTasks=0")

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 
-from ..auth import Authenticator
-from ..metrics import Metrics
+from ..extension import services
 from ..models import Principal
 from ..service import TaskDriver
 
-EXTENSION = "taskdriver"
-
-
-@dataclass(frozen=True)
-class Services:
-    """Everything the app built once in `create_app`, kept in `app.extensions`."""
-
-    driver: TaskDriver
-    authenticator: Authenticator
-    metrics: Metrics
-
-
-def services() -> Services:
-    return current_app.extensions[EXTENSION]
+__all__ = ["bearer_token", "driver", "ok", "page", "principal", "services"]
 
 
 def driver() -> TaskDriver:

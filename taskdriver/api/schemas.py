@@ -23,14 +23,24 @@ from ..models import (
 from ..templates import VARIABLE_NAME
 from ..times import rfc3339
 
-PROJECT_NAME = validate.Regexp(
+
+class WholeMatch(validate.Regexp):
+    """A pattern the whole value must match: Python's `$` would let a trailing newline by."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+PROJECT_NAME = WholeMatch(
     r"^[A-Za-z0-9_-]+$",
     error="Project name can only contain letters, numbers, hyphens, and underscores")
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9_.@:-]{1,100}$"
-AGENT_NAME = validate.Regexp(
+AGENT_NAME = WholeMatch(
     AGENT_NAME_PATTERN,
     error="Agent name must be 1-100 letters, numbers or _ . @ : -")
-TASK_TYPE_NAME = validate.Regexp(
+TASK_TYPE_NAME = WholeMatch(
     r"^[A-Za-z0-9_.:-]+$",
     error="Task type name can only contain letters, numbers and _ . : -")
 MINUTES = validate.Range(min=MIN_MINUTES, max=MAX_MINUTES)
@@ -76,7 +86,7 @@ class StringMap(fields.Dict):
     """A JSON object of string to string (template variables)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(keys=fields.Str(validate=validate.Regexp(
+        super().__init__(keys=fields.Str(validate=WholeMatch(
             VARIABLE_NAME, error="Variable names are 1-100 letters, numbers or _ . -")),
             values=fields.Str(validate=validate.Length(max=TEXT_LIMIT)), **kwargs)
 
@@ -134,7 +144,7 @@ class TaskTypeListArgs(Paging):
 class TaskTypeCreateArgs(Schema):
     name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
     template = _text(allow_none=True)
-    variables = fields.List(fields.Str(validate=validate.Regexp(
+    variables = fields.List(fields.Str(validate=WholeMatch(
         VARIABLE_NAME, error="Variable names are 1-100 letters, numbers or _ . -")),
         validate=validate.Length(max=1000))
     duplicate_handling = fields.Str(data_key="duplicateHandling", validate=validate.OneOf(
