@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,77 @@ def test_recent_activity_survives_a_restart_from_a_snapshot(
     assert stats == {"tasksCompletedLastHour": 3, "tasksFailedLastHour": 0,
                      "averageTaskDuration": 20.0}
     close_app(restarted)
+
+
+def test_a_failing_disk_gives_503_keeps_nothing_half_stored_and_recovers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("disk")
+    kept = api.task(project["id"], instructions="before")
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        if len(data) > 40:  # a journal line: part of it lands, then the disk is full
+            real_write(fd, bytes(data[:20]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal.os, "write", half_then_full)
+    for _ in range(3):
+        response = api.post(f"/api/projects/{project['id']}/tasks", {"instructions": "lost"})
+        assert response.status_code == 503, response.get_json()
+        body = response.get_json()
+        assert body["success"] is False and "cannot write storage" in body["error"]
+    monkeypatch.undo()  # space returns
+    after = api.task(project["id"], instructions="after")
+    assert [t["instructions"] for t in api.get(
+        f"/api/projects/{project['id']}/tasks").get_json()["data"]] == ["before", "after"]
+    close_app(app)
+    app, api = reopen(data_dir)
+    assert all_task_ids(api, project["id"]) == [kept["id"], after["id"]]
+    close_app(app)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KB tmpfs, unmounted afterwards (needs root and permission to mount)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root and mount permission")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_gives_503_until_space_returns(tiny_disk: Path) -> None:
+    data_dir = tiny_disk / "data"
+    app, api = reopen(data_dir)
+    project = api.project("full")
+    ballast = tiny_disk / "ballast"
+    ballast.write_bytes(b"\0" * 128 * 1024)
+    acknowledged: list[str] = []
+    statuses: set[int] = set()
+    for _ in range(400):
+        response = api.post(f"/api/projects/{project['id']}/tasks/bulk",
+                            {"tasks": [{"instructions": "x" * 200}] * 10})
+        statuses.add(response.status_code)
+        if response.status_code != 201:
+            break
+        acknowledged += [t["id"] for t in response.get_json()["data"]["createdTasks"]]
+    assert statuses == {201, 503}, statuses
+    again = api.post(f"/api/projects/{project['id']}/tasks/bulk",
+                     {"tasks": [{"instructions": "x" * 200}] * 10})
+    assert again.status_code == 503 and again.get_json()["success"] is False
+    ballast.unlink()  # space returns: writes work again without a restart
+    more = api.post(f"/api/projects/{project['id']}/tasks", {"instructions": "again"})
+    assert more.status_code == 201
+    acknowledged.append(more.get_json()["data"]["id"])
+    assert api.as_token(None).get("/health").status_code == 200
+    close_app(app)
+    app, api = reopen(data_dir)
+    assert all_task_ids(api, project["id"]) == acknowledged
+    close_app(app)

@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -149,10 +149,14 @@ class JournaledStore:
             state = self._new_state()
             for kind, key, record in changes:
                 state.apply(kind, key, record)
-            self._write_snapshot(state, generation=1)
-            if self._fsync:  # the new directory's own entry must survive a crash too
-                _fsync_dir(self.directory.parent)
-            self._forget()
+            try:
+                self._write_snapshot(state, generation=1)
+                if self._fsync:  # the new directory's own entry must survive a crash too
+                    _fsync_dir(self.directory.parent)
+            except OSError as exc:
+                raise StorageError(f"cannot write storage: {exc.strerror or exc}") from exc
+            finally:
+                self._forget()
 
     def destroy(self) -> None:
         """Remove the store's files; other processes see NotFound from then on."""
@@ -183,7 +187,8 @@ class JournaledStore:
 
     def invalidate(self) -> None:
         """Drop the in-memory state (after a failed transaction); the next lock reloads."""
-        self._forget()
+        with suppress(OSError):
+            self._forget()
 
     def _catch_up(self) -> JournaledState:
         snapshot_path = self.directory / SNAPSHOT_NAME
@@ -220,7 +225,8 @@ class JournaledStore:
         if self._journal is not None:
             self._journal.close()
         # Held open for the store's lifetime (closed by _forget): no context manager.
-        self._journal = open(self._journal_path(generation), "a+b")  # noqa: SIM115
+        # Unbuffered: every append is one write of a whole line, nothing waits in a buffer.
+        self._journal = open(self._journal_path(generation), "a+b", buffering=0)  # noqa: SIM115
         self._generation = generation
         self._offset = 0
         self._snapshot_sig = sig
@@ -281,19 +287,24 @@ class JournaledStore:
     def append(self, changes: list[Change]) -> None:
         """Durably append one transaction; call while holding `locked()`.
 
-        If it raises, nothing was acknowledged and the in-memory state (which already holds
-        the changes) is dropped, to be reloaded from disk by the next lock holder.
+        If it raises (a full disk, say), nothing was acknowledged: whatever part of the line
+        reached the file is cut off again, and the in-memory state (which already holds the
+        changes) is dropped, to be reloaded from disk by the next lock holder. The journal
+        is unbuffered, so closing it can never retry a failed write and raise again.
         """
         try:
             line = orjson.dumps({"c": changes}) + b"\n"
-            journal = self._journal
-            journal.seek(0, os.SEEK_END)
-            journal.write(line)
-            journal.flush()
-            self._sync(journal)
-        except (OSError, orjson.JSONEncodeError) as exc:
+        except orjson.JSONEncodeError as exc:
             self.invalidate()
             raise StorageError(f"cannot write storage: {exc}") from exc
+        try:
+            _write_all(self._journal.fileno(), line)
+            self._sync(self._journal)
+        except OSError as exc:
+            with suppress(OSError):  # a shorter file needs no space; the next lock cuts it
+                os.ftruncate(self._journal.fileno(), self._offset)
+            self.invalidate()
+            raise StorageError(f"cannot write storage: {exc.strerror or exc}") from exc
         self._offset += len(line)
         if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes):
             try:
@@ -313,19 +324,32 @@ class JournaledStore:
 
     def _write_snapshot(self, state: JournaledState, generation: int) -> None:
         temporary = self.directory / f"{SNAPSHOT_NAME}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(orjson.dumps({"generation": generation}) + b"\n")
-            for kind, records in state.to_snapshot().items():
-                handle.writelines(orjson.dumps([kind, record]) + b"\n" for record in records)
-            handle.flush()
-            if self._fsync:
-                os.fsync(handle.fileno())
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(orjson.dumps({"generation": generation}) + b"\n")
+                for kind, records in state.to_snapshot().items():
+                    handle.writelines(orjson.dumps([kind, record]) + b"\n"
+                                      for record in records)
+                handle.flush()
+                if self._fsync:
+                    os.fsync(handle.fileno())
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # a half-written snapshot only takes space
+            raise
         # The new journal must exist before the snapshot that names it, so that a reader
         # never opens (and so creates) a journal for a generation that was superseded.
         open(self._journal_path(generation), "ab").close()
         os.replace(temporary, self.directory / SNAPSHOT_NAME)
         if self._fsync:
             _fsync_dir(self.directory)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte (a raw write may take only part of them) or raise."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def read_generation(snapshot_path: Path) -> int:
