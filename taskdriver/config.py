@@ -15,7 +15,8 @@ from typing import Any
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_SESSION_TTL_SECONDS = 3600
 DEFAULT_RATE_LIMIT = "100 per 15 minutes"
-DEFAULT_RATE_LIMIT_STORAGE = "memory://"
+DEFAULT_RATE_LIMIT_STORAGE = ""  # "": a SQLite file in the data dir, shared by the host's workers
+RATE_LIMIT_FILE = "rate-limits.sqlite3"
 DEFAULT_CORS_ORIGINS = "*"
 DEFAULT_TRUSTED_PROXIES = 0
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -71,6 +72,13 @@ class Settings:
     def rate_limit_enabled(self) -> bool:
         """Whether `/api/*` is rate limited at all (`TASKDRIVER_RATE_LIMIT=off` disables it)."""
         return self.rate_limit.strip().lower() not in _FALSE_WORDS
+
+    @property
+    def resolved_rate_limit_storage(self) -> str:
+        """Where rate-limit counts live: by default one file every worker of this host shares."""
+        if self.rate_limit_storage:
+            return self.rate_limit_storage
+        return f"sqlite://{(self.data_dir / RATE_LIMIT_FILE).resolve()}"
 
     @property
     def resolved_storage_url(self) -> str:

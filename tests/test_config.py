@@ -15,7 +15,9 @@ def test_defaults_match_the_contract() -> None:
     assert settings.resolved_storage_url == "file:data"
     assert settings.session_ttl == 3600 and settings.fsync is True
     assert settings.rate_limit == "100 per 15 minutes" and settings.rate_limit_enabled
-    assert settings.rate_limit_storage == "memory://"
+    assert settings.rate_limit_storage == ""
+    assert settings.resolved_rate_limit_storage == \
+        f"sqlite://{(settings.data_dir / 'rate-limits.sqlite3').resolve()}"
     assert settings.cors_origins == ("*",) and settings.trusted_proxies == 0
     assert settings.max_body_bytes == 10_485_760
     assert settings.admin_token is None and settings.agent_key is None

@@ -107,6 +107,24 @@ def test_shared_rate_limit_across_workers(tmp_path: Path) -> None:
         forget_counts()
 
 
+def test_default_rate_limit_is_one_budget_for_all_workers_of_a_host(tmp_path: Path) -> None:
+    with serving(tmp_path / "data", 5, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN,
+                 TASKDRIVER_RATE_LIMIT="30 per 15 minutes") as server:
+        responses = []
+        for number in range(32):  # new connections: spread over the workers
+            headers = HEADERS if number % 2 else {}  # operator 200s and anonymous 401s
+            responses.append(requests.get(f"{server.url}/api/projects", headers=headers,
+                                          timeout=10))
+        codes = [r.status_code for r in responses]
+        assert all(code in (200, 401) for code in codes[:30]) and codes[30:] == [429, 429]
+        remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in responses[:30]]
+        assert remaining == list(range(29, -1, -1))
+        assert all("Retry-After" not in r.headers for r in responses[:30])
+        assert 0 < int(responses[30].headers["Retry-After"]) <= 900
+        assert responses[30].json()["success"] is False
+        assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+
+
 def test_sigterm_lets_in_flight_requests_finish(server: LiveServer) -> None:
     project = requests.post(f"{server.url}/api/projects", headers=HEADERS,
                             json={"name": "graceful"}, timeout=10).json()["data"]
