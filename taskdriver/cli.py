@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError
 
 from .api.errors import validation_details, validation_message
 from .api.schemas import ProjectCreateArgs
+from .config import Settings
 from .errors import TaskDriverError
 from .extension import services
 from .models import Principal, Role
@@ -67,6 +68,26 @@ def list_projects(status: str) -> None:
         counts = " ".join(f"{s.value}={n}" for s, n in view.counts.items())
         click.echo(f"{view.project.id}\t{view.project.name}\t"
                    f"{view.project.status.value}\t{counts}")
+
+
+@group.command("migrate", with_appcontext=False)
+@click.option("--dry-run", is_flag=True, help="Print the pending migrations' SQL instead.")
+def migrate(dry_run: bool) -> None:
+    """Apply pending PostgreSQL schema migrations (servers also do this when they start)."""
+    url = Settings.from_env().resolved_storage_url
+    if not url.startswith(("postgresql://", "postgres://")):
+        click.echo("file storage has no schema to migrate")
+        return
+    from .storage.migrations import migrate_database  # psycopg only when it is used
+
+    pending = migrate_database(url, dry_run)
+    for migration in pending:
+        if dry_run:
+            click.echo(f"-- {migration.version:04d}_{migration.name}.sql\n{migration.sql}")
+        else:
+            click.echo(f"applied {migration.version:04d}_{migration.name}")
+    if not pending:
+        click.echo("the database schema is up to date")
 
 
 @group.command("reap")

@@ -1,8 +1,9 @@
 """The PostgreSQL backend: several app hosts share one database.
 
 A thin connector in the manner of procrastinate: a psycopg connection pool per process, SQL
-as named queries in `sql/queries.sql`, the schema in `sql/schema.sql`, and every driver
-error wrapped in `StorageError` here, so nothing above imports psycopg.
+as named queries in `sql/queries.sql`, the schema in numbered files under `sql/migrations/`
+(applied by `migrations.py`), and every driver error wrapped in `StorageError` here, so
+nothing above imports psycopg.
 
 Atomic sections are transactions. A project writer first locks the project's row
 (`SELECT … FOR UPDATE`), a global writer takes an advisory lock: writers of one scope queue
@@ -26,15 +27,14 @@ from ..errors import NotFound, StorageError
 from ..models import Project, Session, Task, TaskStatus, TaskType
 from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
 from .codec import decode_project, decode_session, decode_task, decode_task_type
+from .migrations import migrate
 
 POOL_MAX_SIZE = 4  # per process: a sync gunicorn worker runs one request at a time
-SCHEMA_LOCK = "SELECT pg_advisory_lock(hashtext('taskdriver:schema'))"
-SCHEMA_UNLOCK = "SELECT pg_advisory_unlock(hashtext('taskdriver:schema'))"
 
 
 def _load_queries() -> dict[str, str]:
     """Split `queries.sql` into its named queries."""
-    text = resources.files(__package__).joinpath("sql/queries.sql").read_text()
+    text = resources.files(f"{__package__}.sql").joinpath("queries.sql").read_text()
     queries: dict[str, str] = {}
     for chunk in text.split("-- name: ")[1:]:
         name, _, body = chunk.partition("\n")
@@ -226,14 +226,11 @@ class PostgresStorage(Storage):
             raise StorageError(f"cannot use the PostgreSQL database: {exc}") from exc
 
     def _create_schema(self) -> None:
-        schema = resources.files(__package__).joinpath("sql/schema.sql").read_text()
         with self._pool.connection() as connection:
             connection.autocommit = True
-            connection.execute(SCHEMA_LOCK)  # hosts starting together apply it once
             try:
-                connection.execute(schema)
+                migrate(connection)
             finally:
-                connection.execute(SCHEMA_UNLOCK)
                 connection.autocommit = False
 
     @contextmanager

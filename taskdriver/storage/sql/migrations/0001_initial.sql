@@ -1,5 +1,6 @@
--- TaskDriver's PostgreSQL schema. Applied at every start (each statement is idempotent)
--- under an advisory lock, in the schema the connection's search_path names first.
+-- TaskDriver's PostgreSQL schema as it stood before versioned migrations. Its statements
+-- are idempotent, so a database created by a server of that time adopts it unchanged.
+-- Applied in the schema the connection's search_path names first.
 -- Records are kept whole as JSON in `data`; the columns beside it are copies that the
 -- queue's queries filter and order by. Times are POSIX seconds, as the service gives them.
 
