@@ -304,6 +304,6 @@ def test_reaper_cli_drops_expired_sessions_and_refuses_odd_ids(app, api: Api, cl
     clock.advance(3601)
     assert "expiredSessions=1" in runner.invoke(args=["taskdriver", "reap"]).output
     result = runner.invoke(args=["taskdriver", "reap", "--project", "../../escape"])
-    assert result.exit_code == 0 and "reclaimedTasks=0" in result.output
+    assert result.exit_code == 1 and result.output.strip() == "Error: Project not found"
     assert not (tmp_path / "escape.lock").exists()
     assert not any(p.name.startswith("escape") for p in tmp_path.rglob("*"))
