@@ -17,6 +17,7 @@ DEFAULT_REAPER_INTERVAL_MINUTES = 1.0
 MIN_MINUTES = 0.05
 MAX_MINUTES = 1440.0
 MAX_RETRIES_LIMIT = 100
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600.0
 
 
 class ProjectStatus(str, Enum):
@@ -143,3 +144,28 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """A create sent with an `Idempotency-Key`: the key, and a hash of what was asked.
+
+    The fingerprint covers the operation, the caller and the body, so the same key sent
+    with anything else is told apart from a true repeat.
+    """
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """What a create under an `Idempotency-Key` made, kept so a repeat gets the same answer.
+
+    `id` is the client's key; `outcome` holds the ids created and the counts reported.
+    """
+
+    id: str
+    fingerprint: str
+    created_at: float
+    outcome: dict[str, Any]

@@ -11,7 +11,17 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Conflict
-from .models import Attempt, AttemptStatus, Project, Task, TaskStatus, TaskType
+from .models import (
+    IDEMPOTENCY_WINDOW_SECONDS,
+    Attempt,
+    AttemptStatus,
+    Idempotency,
+    IdempotencyRecord,
+    Project,
+    Task,
+    TaskStatus,
+    TaskType,
+)
 
 SECONDS_PER_MINUTE = 60.0
 
@@ -121,3 +131,17 @@ def retry(task: Task, now: float) -> Task:
     if task.status is not TaskStatus.FAILED:
         raise Conflict(f"Only failed tasks can be retried; task is {task.status.value}")
     return replace(task, status=TaskStatus.QUEUED, retry_count=0, updated_at=now)
+
+
+def idempotent_outcome(record: IdempotencyRecord | None, request: Idempotency,
+                       now: float) -> dict[str, Any] | None:
+    """What an earlier create under the same key made, if it is a repeat within 24 hours.
+
+    The same key with a different request is a client's mistake, refused with a conflict;
+    a key older than the window is free to be used again.
+    """
+    if record is None or record.created_at <= now - IDEMPOTENCY_WINDOW_SECONDS:
+        return None
+    if record.fingerprint != request.fingerprint:
+        raise Conflict("Idempotency-Key was already used with a different request")
+    return record.outcome

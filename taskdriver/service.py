@@ -13,14 +13,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from . import access, rules
 from .config import Settings
 from .errors import Conflict, FieldError, NotFound, TaskDriverError
 from .events import QueueEvents
 from .models import (
+    IDEMPOTENCY_WINDOW_SECONDS,
     DuplicateHandling,
+    Idempotency,
+    IdempotencyRecord,
     Principal,
     Project,
     ProjectConfig,
@@ -30,6 +33,7 @@ from .models import (
     TaskType,
 )
 from .storage import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from .storage.base import IdempotencyRecords
 from .templates import duplicate_key, placeholders, render
 
 RECENT_WINDOW_SECONDS = 3600.0
@@ -147,18 +151,23 @@ class TaskDriver:
         return views, len(projects)
 
     def create_project(self, principal: Principal, name: str, description: str = "",
-                       instructions: str = "", config: dict[str, Any] | None = None
-                       ) -> ProjectView:
+                       instructions: str = "", config: dict[str, Any] | None = None,
+                       idempotency: Idempotency | None = None) -> ProjectView:
         access.require_admin(principal, "create projects")
         now = self.now()
-        project = Project(id=str(uuid.uuid4()), name=name, description=description,
-                          instructions=instructions, status=ProjectStatus.ACTIVE,
-                          config=replace(ProjectConfig(), **(config or {})),
-                          created_at=now, updated_at=now)
         with self.storage.global_tx() as tx:
-            _refuse_taken_name("project", None, name, tx.project_by_name)
-            tx.put_project(project)
-        return ProjectView(project, {status: 0 for status in TaskStatus})
+            earlier = _earlier_outcome(tx, idempotency, now)
+            if earlier is None:
+                project = Project(id=str(uuid.uuid4()), name=name, description=description,
+                                  instructions=instructions, status=ProjectStatus.ACTIVE,
+                                  config=replace(ProjectConfig(), **(config or {})),
+                                  created_at=now, updated_at=now)
+                _refuse_taken_name("project", None, name, tx.project_by_name)
+                tx.put_project(project)
+                _remember(tx, idempotency, now, {"id": project.id})
+                return ProjectView(project, {status: 0 for status in TaskStatus})
+            project = _still_there(tx.get_project(earlier["id"]), "project")
+        return self._view(project)
 
     def get_project(self, principal: Principal, project_id: str) -> ProjectView:
         return self._view(self._project(principal, project_id))
@@ -219,7 +228,8 @@ class TaskDriver:
         return task_types[offset:offset + limit], len(task_types)
 
     def create_task_type(self, principal: Principal, project_id: str,
-                         fields: dict[str, Any]) -> TaskType:
+                         fields: dict[str, Any], idempotency: Idempotency | None = None
+                         ) -> TaskType:
         project = self._project(principal, project_id)
         now = self.now()
         template = fields.get("template")
@@ -234,8 +244,12 @@ class TaskDriver:
             created_at=now, updated_at=now)
         _check_placeholders_declared(task_type)
         with self.storage.project_tx(project.id) as tx:
+            earlier = _earlier_outcome(tx, idempotency, now)
+            if earlier is not None:
+                return _still_there(tx.get_task_type(earlier["id"]), "task type")
             _refuse_taken_name("task type", None, task_type.name, tx.task_type_by_name)
             tx.put_task_type(task_type)
+            _remember(tx, idempotency, now, {"id": task_type.id})
         return task_type
 
     def get_task_type(self, principal: Principal, type_id: str) -> TaskType:
@@ -324,18 +338,24 @@ class TaskDriver:
             raise Conflict("Project is closed")
         return project
 
-    def create_task(self, principal: Principal, project_id: str, spec: TaskSpec
-                    ) -> tuple[Task, bool]:
+    def create_task(self, principal: Principal, project_id: str, spec: TaskSpec,
+                    idempotency: Idempotency | None = None) -> tuple[Task, bool]:
         """Create a task; returns (task, created) where created is False for a duplicate."""
         project = self._open_project(principal, project_id)
         with self.storage.project_tx(project.id) as tx:
-            task, created = self._new_task(tx, project, spec, self.now())
+            now = self.now()
+            earlier = _earlier_outcome(tx, idempotency, now)
+            if earlier is not None:
+                return _still_there(tx.get_task(earlier["id"]), "task"), earlier["created"]
+            task, created = self._new_task(tx, project, spec, now)
+            _remember(tx, idempotency, now, {"id": task.id, "created": created})
         if created:
             self.events.tasks_created(project.id, 1)
         return task, created
 
     def create_tasks(self, principal: Principal, project_id: str,
-                     items: Iterable[tuple[int, TaskSpec]]) -> BulkOutcome:
+                     items: Iterable[tuple[int, TaskSpec]],
+                     idempotency: Idempotency | None = None) -> BulkOutcome:
         """Create many (index, spec) items in one commit; each succeeds or fails alone."""
         project = self._open_project(principal, project_id)
         created: list[Task] = []
@@ -343,6 +363,11 @@ class TaskDriver:
         duplicates = 0
         with self.storage.project_tx(project.id) as tx:
             now = self.now()
+            earlier = _earlier_outcome(tx, idempotency, now)
+            if earlier is not None:
+                return BulkOutcome([_still_there(tx.get_task(task_id), "task")
+                                    for task_id in earlier["created"]],
+                                   earlier["duplicates"], earlier["errors"])
             for index, spec in items:
                 try:
                     task, is_new = self._new_task(tx, project, spec, now)
@@ -353,6 +378,8 @@ class TaskDriver:
                     created.append(task)
                 else:
                     duplicates += 1
+            _remember(tx, idempotency, now, {"created": [task.id for task in created],
+                                             "duplicates": duplicates, "errors": errors})
         self.events.tasks_created(project.id, len(created))
         return BulkOutcome(created, duplicates, errors)
 
@@ -517,21 +544,50 @@ class TaskDriver:
         return counts
 
     def reap(self, project_ids: list[str] | None = None) -> Reclaimed:
-        """Reclaim expired leases in the given projects (all by default): the cron job."""
+        """The cron job: reclaim expired leases in the given projects (all by default) and
+        forget idempotency keys past their 24 hours."""
         if project_ids is None:
-            with self.storage.global_tx(write=False) as tx:
+            with self.storage.global_tx() as tx:
                 project_ids = [p.id for p in tx.list_projects()]
+                tx.purge_idempotency(self.now() - IDEMPOTENCY_WINDOW_SECONDS)
         tasks = agents = 0
         for project_id in project_ids:
             try:
                 with self.storage.project_tx(project_id) as ptx:
-                    counts, reclaimed = self._reclaim(ptx, self.now())
+                    now = self.now()
+                    counts, reclaimed = self._reclaim(ptx, now)
+                    ptx.purge_idempotency(now - IDEMPOTENCY_WINDOW_SECONDS)
             except NotFound:
                 continue  # deleted meanwhile
             self._report_reclaimed(project_id, reclaimed)
             tasks += counts.tasks
             agents += counts.agents
         return Reclaimed(tasks, agents)
+
+
+def _earlier_outcome(tx: IdempotencyRecords, request: Idempotency | None, now: float
+                     ) -> dict[str, Any] | None:
+    """What the first create under this request's Idempotency-Key made, for a repeat."""
+    if request is None:
+        return None
+    return rules.idempotent_outcome(tx.get_idempotency(request.key), request, now)
+
+
+def _remember(tx: IdempotencyRecords, request: Idempotency | None, now: float,
+              outcome: dict[str, Any]) -> None:
+    """Keep what a create made under its Idempotency-Key, in the create's own commit."""
+    if request is not None:
+        tx.put_idempotency(IdempotencyRecord(request.key, request.fingerprint, now, outcome))
+
+
+_Record = TypeVar("_Record")
+
+
+def _still_there(record: _Record | None, noun: str) -> _Record:
+    """A record an earlier create made; it may have been deleted since."""
+    if record is None:
+        raise NotFound(f"The {noun} created under this Idempotency-Key was deleted since")
+    return record
 
 
 def project_by_reference(tx: GlobalTx, reference: str) -> Project:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
+import orjson
 from flask import g, request
 
+from ..errors import FieldError
 from ..extension import services
-from ..models import Principal
+from ..models import Idempotency, Principal
 from ..service import TaskDriver
 
-__all__ = ["bearer_token", "driver", "ok", "page", "principal", "services"]
+__all__ = ["bearer_token", "driver", "idempotency", "ok", "page", "principal", "services"]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def driver() -> TaskDriver:
@@ -30,6 +37,26 @@ def principal() -> Principal:
         if g.principal.session is not None:
             g.log_agent = g.principal.session.agent_name
     return g.principal
+
+
+def idempotency() -> Idempotency | None:
+    """The request's `Idempotency-Key` with a fingerprint of what it asks, if one was sent.
+
+    The fingerprint covers method, path, the calling identity (the operator, or an agent by
+    project and name, so a repeat after a re-login still matches) and the body as parsed
+    JSON with sorted keys (so spacing and key order do not matter).
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise FieldError(IDEMPOTENCY_HEADER, "must be 1-255 visible ASCII characters", key)
+    caller = principal()
+    who = ("agent", caller.session.project_id, caller.session.agent_name) \
+        if caller.session is not None else ("operator",)
+    asked = orjson.dumps([request.method, request.path, who, request.get_json(silent=True)],
+                         option=orjson.OPT_SORT_KEYS)
+    return Idempotency(key, hashlib.sha256(asked).hexdigest())
 
 
 def ok(data: Any, **extra: Any) -> dict[str, Any]:

@@ -40,4 +40,5 @@ def init_app(app: Flask, settings: Settings) -> None:
             storage_uri=settings.resolved_rate_limit_storage, in_memory_fallback_enabled=True,
             key_prefix="taskdriver")
     CORS(app, origins=list(settings.cors_origins), expose_headers=EXPOSED_HEADERS,
-         allow_headers=["Authorization", "Content-Type", "X-Correlation-ID"])
+         allow_headers=["Authorization", "Content-Type", "X-Correlation-ID",
+                        "Idempotency-Key"])

@@ -8,8 +8,9 @@ from uuid import UUID
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .context import driver, ok, page, principal
+from .context import driver, idempotency, ok, page, principal
 from .schemas import (
+    IDEMPOTENCY_KEY_PARAMETER,
     DeletedSchema,
     ProjectCreateArgs,
     ProjectListArgs,
@@ -36,9 +37,10 @@ class ProjectsView(MethodView):
 
     @blp.arguments(ProjectCreateArgs)
     @blp.response(201, envelope(ProjectSchema))
+    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Create a project (operators only)."""
-        return ok(driver().create_project(principal(), **args))
+        return ok(driver().create_project(principal(), **args, idempotency=idempotency()))
 
 
 @blp.route("/<uuid:project_id>")

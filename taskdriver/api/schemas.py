@@ -421,6 +421,14 @@ class ErrorSchema(Schema):
                                      data_key="validationDetails")
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Makes the create safe to repeat: the same key within 24 hours returns "
+                   "the first answer and creates nothing; with a different body it is 409.",
+}
+
+
 _ENVELOPES: dict[tuple[str, bool, bool], type[Schema]] = {}
 
 

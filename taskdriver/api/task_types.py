@@ -8,8 +8,9 @@ from uuid import UUID
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .context import driver, ok, page, principal
+from .context import driver, idempotency, ok, page, principal
 from .schemas import (
+    IDEMPOTENCY_KEY_PARAMETER,
     DeletedSchema,
     TaskTypeCreateArgs,
     TaskTypeListArgs,
@@ -34,9 +35,11 @@ class TaskTypesView(MethodView):
 
     @blp.arguments(TaskTypeCreateArgs)
     @blp.response(201, envelope(TaskTypeSchema))
+    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         """Create a task type; `variables` default to the template's placeholders."""
-        return ok(driver().create_task_type(principal(), str(project_id), args))
+        return ok(driver().create_task_type(principal(), str(project_id), args,
+                                            idempotency()))
 
 
 @blp.route("/task-types/<uuid:type_id>")

@@ -12,9 +12,10 @@ from marshmallow import ValidationError
 from ..models import TaskStatus
 from ..service import TaskSpec
 from ..storage import TaskFilter
-from .context import driver, ok, page, principal
+from .context import driver, idempotency, ok, page, principal
 from .errors import validation_details, validation_message
 from .schemas import (
+    IDEMPOTENCY_KEY_PARAMETER,
     BatchSchema,
     BulkResultSchema,
     BulkTaskArgs,
@@ -55,15 +56,18 @@ class TasksView(MethodView):
     @blp.response(201, envelope(TaskSchema))
     @blp.alt_response(200, schema=envelope(TaskSchema),
                       description="An identical task exists and the type ignores duplicates")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, args: dict[str, Any], project_id: UUID) -> Any:
         """Create a task; a template type renders its instructions from the variables."""
-        task, created = driver().create_task(principal(), str(project_id), _spec(args))
+        task, created = driver().create_task(principal(), str(project_id), _spec(args),
+                                             idempotency())
         return ok(task), 201 if created else 200
 
 
 @blp.route("/projects/<uuid:project_id>/tasks/bulk", methods=["POST"])
 @blp.arguments(BulkTaskArgs)
 @blp.response(201, envelope(BulkResultSchema))
+@blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
 def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
     """Create up to 1,000 tasks in one commit; each item is created or refused on its own."""
     items: list[tuple[int, TaskSpec]] = []
@@ -79,7 +83,7 @@ def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         if "batch_id" not in item:
             item["batch_id"] = args.get("batch_id")
         items.append((index, _spec(item)))
-    outcome = driver().create_tasks(principal(), str(project_id), items)
+    outcome = driver().create_tasks(principal(), str(project_id), items, idempotency())
     return ok({"tasks_created": len(outcome.created), "duplicates": outcome.duplicates,
                "errors": sorted(errors + outcome.errors, key=lambda e: e["index"]),
                "created_tasks": outcome.created})

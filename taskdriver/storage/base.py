@@ -5,6 +5,8 @@ Two kinds of atomic section exist:
 * `Storage.global_tx()`: projects, agent sessions and minted admin tokens.
 * `Storage.project_tx(project_id)`: one project's task types and tasks.
 
+Both also keep the idempotency keys of the creates made in their scope.
+
 Either may be opened with `write=False` for reading only: it sees every write acknowledged
 before it began, may let writers proceed meanwhile (so it is cheaper), and refuses `put_*`
 and `delete_*` with a `RuntimeError` (a programming error, never a client's).
@@ -26,7 +28,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from ..models import Project, Session, Task, TaskStatus, TaskType
+from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,27 @@ class RecentActivity:
     completed_duration_total: float
 
 
-class GlobalTx(ABC):
+class IdempotencyRecords(ABC):
+    """Idempotency keys of the creates made in a section's scope (global or one project).
+
+    Kept in the same scope as what they created, so a create and its key are stored in one
+    commit: a key is never remembered for a create that was not kept, nor the reverse.
+    """
+
+    @abstractmethod
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record kept under this key, however old."""
+
+    @abstractmethod
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Keep (or replace) the record under its key."""
+
+    @abstractmethod
+    def purge_idempotency(self, before: float) -> int:
+        """Delete the records created before `before`; returns how many went."""
+
+
+class GlobalTx(IdempotencyRecords):
     """Projects, sessions and admin tokens, inside one atomic section."""
 
     @abstractmethod
@@ -100,7 +122,7 @@ class GlobalTx(ABC):
         """How many operator tokens were minted."""
 
 
-class ProjectTx(ABC):
+class ProjectTx(IdempotencyRecords):
     """One project's task types and tasks, inside one atomic section."""
 
     project_id: str

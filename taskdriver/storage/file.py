@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFound, StorageError
-from ..models import Project, Session, Task, TaskStatus, TaskType
+from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
 from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
 from .state import (
     ADMIN_TOKEN,
+    IDEMPOTENCY,
     PROJECT,
     SESSION,
     TASK,
@@ -50,6 +51,21 @@ class _ChangeLog:
             raise RuntimeError("a read-only section cannot change records")
         self.state.apply(kind, key, record)
         self.changes.append((kind, key, record))
+
+    # Idempotency records, kept alike by the global and the project states.
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        return self.state.idempotency.get(key)
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        self._put(IDEMPOTENCY, record.id, record)
+
+    def purge_idempotency(self, before: float) -> int:
+        old = [key for key, record in self.state.idempotency.items()
+               if record.created_at < before]
+        for key in old:
+            self._put(IDEMPOTENCY, key, None)
+        return len(old)
 
 
 class FileGlobalTx(_ChangeLog, GlobalTx):

@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import NotFound, StorageError
-from ..models import Project, Session, Task, TaskStatus, TaskType
+from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
 from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
 from .codec import decode_project, decode_session, decode_task, decode_task_type
 from .migrations import migrate
@@ -51,11 +51,32 @@ def _json(record: Any) -> Jsonb:
 
 
 class _Section:
-    """One transaction on one connection, with the named queries at hand."""
+    """One transaction on one connection, with the named queries at hand.
 
-    def __init__(self, connection: psycopg.Connection[Any], write: bool) -> None:
+    `scope` is where its idempotency keys live: '' globally, else the project's id.
+    """
+
+    def __init__(self, connection: psycopg.Connection[Any], write: bool,
+                 project_id: str | None = None) -> None:
         self.connection = connection
         self.write = write
+        self._idempotency_scope = project_id or ""
+        self._idempotency_owner = project_id
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        raw = self._one("get_idempotency", scope=self._idempotency_scope, key=key)
+        return None if raw is None else IdempotencyRecord(**raw)
+
+    def put_idempotency(self, record: IdempotencyRecord) -> None:
+        self._change("put_idempotency", scope=self._idempotency_scope, key=record.id,
+                     project_id=self._idempotency_owner, created_at=record.created_at,
+                     data=_json(record))
+
+    def purge_idempotency(self, before: float) -> int:
+        if not self.write:
+            raise RuntimeError("a read-only section cannot change records")
+        return self._run("purge_idempotency", scope=self._idempotency_scope,
+                         before=before).rowcount
 
     def _run(self, query: str, /, **params: Any) -> psycopg.Cursor[Any]:
         return self.connection.execute(QUERIES[query], params)
@@ -119,7 +140,7 @@ class PostgresGlobalTx(_Section, GlobalTx):
 class PostgresProjectTx(_Section, ProjectTx):
     def __init__(self, connection: psycopg.Connection[Any], write: bool,
                  project_id: str) -> None:
-        super().__init__(connection, write)
+        super().__init__(connection, write, project_id)
         self.project_id = project_id
         self._last_seq: int | None = None
 

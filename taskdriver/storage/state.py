@@ -15,6 +15,7 @@ from itertools import pairwise
 from typing import Any
 
 from ..models import (
+    IdempotencyRecord,
     Project,
     Session,
     Task,
@@ -28,6 +29,16 @@ TASK_TYPE = "task_type"
 PROJECT = "project"
 SESSION = "session"
 ADMIN_TOKEN = "admin_token"
+IDEMPOTENCY = "idempotency"
+
+
+def apply_idempotency(records: dict[str, IdempotencyRecord], key: str,
+                      record: IdempotencyRecord | None) -> None:
+    """Put or delete one idempotency record (both kinds of state keep them alike)."""
+    if record is None:
+        records.pop(key, None)
+    else:
+        records[key] = record
 
 
 class EventWindow:
@@ -88,14 +99,21 @@ class ProjectState:
         self.completions = EventWindow()  # value: seconds from assignment to completion
         self.failures = EventWindow()
         self.max_seq = 0
+        self.idempotency: dict[str, IdempotencyRecord] = {}
 
     def decode(self, kind: str, raw: Any) -> Any:
+        if kind == IDEMPOTENCY:
+            return IdempotencyRecord(**raw)
         return decode_task(raw) if kind == TASK else decode_task_type(raw)
 
     def to_snapshot(self) -> dict[str, list[Any]]:
-        return {TASK_TYPE: list(self.task_types.values()), TASK: list(self.tasks.values())}
+        return {TASK_TYPE: list(self.task_types.values()), TASK: list(self.tasks.values()),
+                IDEMPOTENCY: list(self.idempotency.values())}
 
     def apply(self, kind: str, key: str, record: Any) -> None:
+        if kind == IDEMPOTENCY:
+            apply_idempotency(self.idempotency, key, record)
+            return
         if kind == TASK_TYPE:
             if record is None:
                 self.task_types.pop(key, None)
@@ -162,12 +180,15 @@ class GlobalState:
         self.sessions: dict[str, Session] = {}
         self.session_by_hash: dict[str, str] = {}
         self.admin_tokens: dict[str, float] = {}  # token hash -> created at
+        self.idempotency: dict[str, IdempotencyRecord] = {}
 
     def decode(self, kind: str, raw: Any) -> Any:
         if kind == PROJECT:
             return decode_project(raw)
         if kind == SESSION:
             return decode_session(raw)
+        if kind == IDEMPOTENCY:
+            return IdempotencyRecord(**raw)
         return AdminTokenRecord(**raw)
 
     def to_snapshot(self) -> dict[str, list[Any]]:
@@ -175,6 +196,7 @@ class GlobalState:
             PROJECT: list(self.projects.values()),
             SESSION: list(self.sessions.values()),
             ADMIN_TOKEN: [AdminTokenRecord(h, t) for h, t in self.admin_tokens.items()],
+            IDEMPOTENCY: list(self.idempotency.values()),
         }
 
     def apply(self, kind: str, key: str, record: Any) -> None:
@@ -192,6 +214,8 @@ class GlobalState:
             if record is not None:
                 self.sessions[key] = record
                 self.session_by_hash[record.token_hash] = key
+        elif kind == IDEMPOTENCY:
+            apply_idempotency(self.idempotency, key, record)
         elif record is None:
             self.admin_tokens.pop(key, None)
         else:

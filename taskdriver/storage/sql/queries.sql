@@ -189,3 +189,18 @@ WHERE project_id = %(project_id)s
   AND (%(assigned_to)s::text IS NULL OR assigned_to = %(assigned_to)s)
   AND (%(batch_id)s::text IS NULL OR batch_id = %(batch_id)s)
   AND (%(type_id)s::text IS NULL OR type_id = %(type_id)s);
+
+-- name: get_idempotency
+-- The record kept under a key in one scope ('' global, else a project's id).
+SELECT data FROM td_idempotency_keys WHERE scope = %(scope)s AND key = %(key)s;
+
+-- name: put_idempotency
+-- Keep (or replace) a create's record under its key.
+INSERT INTO td_idempotency_keys (scope, key, project_id, created_at, data)
+VALUES (%(scope)s, %(key)s, %(project_id)s, %(created_at)s, %(data)s)
+ON CONFLICT (scope, key) DO UPDATE
+    SET created_at = EXCLUDED.created_at, data = EXCLUDED.data;
+
+-- name: purge_idempotency
+-- Forget a scope's keys older than the 24-hour window.
+DELETE FROM td_idempotency_keys WHERE scope = %(scope)s AND created_at < %(before)s;
