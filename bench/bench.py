@@ -5,7 +5,8 @@
 
 Measures bulk load (tasks/s with 1,000-task requests), the agent cycle (next-task +
 complete: cycles/s and p50/p99 latency) at several queue depths and agent counts, and the
-cold start of a worker on the largest project (time to first answer, peak RSS). Storage is
+cold start of a worker on the largest project (time to first answer, peak RSS), and the
+first `complete` on a cold worker with 1 and with 50 projects on disk. Storage is
 the file backend with fsync on. Agents are separate processes, so the client's GIL does not
 cap the server.
 """
@@ -36,6 +37,8 @@ from live_server import LiveServer  # noqa: E402
 TOKEN = "bench-operator-token-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 BULK_SIZE = 1000
+OWNER_PROJECTS = (1, 50)  # projects on disk for the cold `complete` figure
+OWNER_TASKS_PER_PROJECT = 2000
 
 
 def operator(server: LiveServer, method: str, path: str, **kwargs: Any) -> Any:
@@ -164,6 +167,41 @@ def cold_start(data_dir: Path, project_id: str, env: dict[str, str]) -> dict[str
             "worker_peak_rss_mb": peak / 2**20}
 
 
+def cold_complete(root: Path, env: dict[str, str], project_counts: tuple[int, ...],
+                  tasks_per_project: int, repeat: int) -> dict[str, float]:
+    """The first `complete` a cold worker answers, with 1 or many projects on disk.
+
+    A task's id names its project, so the first request loads that one project however many
+    others there are: the two figures should match.
+    """
+    figures: dict[str, float] = {}
+    for count in project_counts:
+        server = LiveServer(root / f"owners-{count}", workers=1, **env).start()
+        try:
+            for number in range(count):
+                project = operator(server, "POST", "/api/projects",
+                                   json={"name": f"owners-{number}"})["data"]
+                bulk_load(server, project["id"], tasks_per_project)
+            leased = [operator(server, "POST", f"/api/agents/cold-{run}/next-task",
+                               json={"projectId": project["id"]})["data"]["task"]["id"]
+                      for run in range(repeat)]
+        finally:
+            server.stop()
+        timings = []
+        for task_id in leased:
+            server.start()
+            try:
+                started = time.perf_counter()
+                operator(server, "POST", f"/api/tasks/{task_id}/complete", json={})
+                timings.append(time.perf_counter() - started)
+            finally:
+                server.stop()
+        figures[str(count)] = statistics.median(timings) * 1000
+        print(f"first complete on a cold worker, {count} project(s) of "
+              f"{tasks_per_project} tasks: {figures[str(count)]:.0f} ms", flush=True)
+    return figures
+
+
 def _peak_rss(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -175,7 +213,8 @@ def _peak_rss(pid: int) -> int | None:
 
 
 def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycles: int,
-        workers: int, repeat: int, storage_url: str | None) -> dict:
+        workers: int, repeat: int, storage_url: str | None,
+        owner_projects: tuple[int, ...] = OWNER_PROJECTS) -> dict:
     env = {"TASKDRIVER_ADMIN_TOKEN": TOKEN}
     if storage_url:
         env["TASKDRIVER_STORAGE_URL"] = storage_url
@@ -219,6 +258,8 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
         print(f"cold start on {biggest} tasks: "
               f"{results['cold_start']['first_request_s']:.2f} s, worker RSS "
               f"{results['cold_start']['worker_rss_mb']:.0f} MB", flush=True)
+        results["cold_complete_ms"] = cold_complete(
+            root, env, owner_projects, OWNER_TASKS_PER_PROJECT, max(3, repeat))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     low, high = str(min(depths)), str(max(depths))
@@ -244,6 +285,9 @@ def table(results: dict) -> str:
     lines.append(f"| cold start, {cold['tasks']:,} tasks | first answer "
                  f"{cold['first_request_s']:.2f} s; worker RSS {cold['worker_rss_mb']:.0f} MB "
                  f"(peak {cold['worker_peak_rss_mb']:.0f} MB) |")
+    for count, ms in results.get("cold_complete_ms", {}).items():
+        lines.append(f"| first complete on a cold worker, {int(count)} project(s) of "
+                     f"{OWNER_TASKS_PER_PROJECT:,} tasks | {ms:.0f} ms |")
     return "\n".join(lines)
 
 
@@ -269,10 +313,12 @@ def main() -> None:
     depths = [int(x) for x in args.tasks.split(",")]
     cycles = args.cycles
     repeat = args.repeat
+    owner_projects = OWNER_PROJECTS
     if args.quick:
         bulk_sizes, depths, cycles, repeat = [1000, 5000], [1000, 5000], 300, 1
+        owner_projects = (1, 5)
     results = run(bulk_sizes, depths, [int(x) for x in args.agents.split(",")], cycles,
-                  args.workers, repeat, args.storage_url)
+                  args.workers, repeat, args.storage_url, owner_projects)
     results["table"] = table(results)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print()

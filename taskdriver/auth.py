@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from .access import require_project
 from .config import ConfigError, Settings
 from .errors import Forbidden, Unauthenticated
-from .models import Principal, Role, Session
+from .models import Principal, Role, Session, new_id
 from .service import project_by_reference
 from .storage import Storage
 
@@ -113,7 +112,7 @@ class Authenticator:
         token = new_token()
         with self.storage.global_tx() as tx:
             project = project_by_reference(tx, project_ref)
-            session = Session(id=str(uuid.uuid4()), token_hash=hash_token(token),
+            session = Session(id=new_id(), token_hash=hash_token(token),
                               agent_name=agent_name, project_id=project.id, created_at=now,
                               expires_at=now + self.settings.session_ttl, last_activity=now)
             tx.put_session(session)

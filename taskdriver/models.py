@@ -7,6 +7,7 @@ Times are POSIX seconds (floats); the API layer formats them as RFC 3339.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -18,6 +19,26 @@ MIN_MINUTES = 0.05
 MAX_MINUTES = 1440.0
 MAX_RETRIES_LIMIT = 100
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600.0
+OWNER_PREFIX_LENGTH = 8  # hex digits of a project's id that its records' ids start with
+
+
+def new_id() -> str:
+    """A fresh random UUID4 string: the id of a project, session or attempt."""
+    return str(uuid.uuid4())
+
+
+def new_id_within(project_id: str) -> str:
+    """A UUID4 for a project's task or task type that starts like its project's id.
+
+    The id then names its owner: storage finds a task's project from the task id alone, with
+    no index to write and none to read (32 of the 122 random bits are given up for that).
+    """
+    return project_id[:OWNER_PREFIX_LENGTH] + new_id()[OWNER_PREFIX_LENGTH:]
+
+
+def owner_prefix(record_id: str) -> str:
+    """The part of a task's or task type's id that its project's id starts with."""
+    return record_id[:OWNER_PREFIX_LENGTH]
 
 
 class ProjectStatus(str, Enum):
@@ -59,6 +80,9 @@ class ProjectConfig:
 
 @dataclass(frozen=True, slots=True)
 class Project:
+    """A queue of tasks. `owner_prefixed_ids`: its tasks' and task types' ids all start
+    like its own (`new_id_within`); projects made before that was so may hold others."""
+
     id: str
     name: str
     description: str
@@ -67,6 +91,7 @@ class Project:
     config: ProjectConfig
     created_at: float
     updated_at: float
+    owner_prefixed_ids: bool = False
 
 
 @dataclass(frozen=True, slots=True)

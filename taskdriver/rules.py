@@ -6,7 +6,6 @@ exactly one definition of leasing, completing, failing, expiring and extending.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +20,7 @@ from .models import (
     Task,
     TaskStatus,
     TaskType,
+    new_id,
 )
 
 SECONDS_PER_MINUTE = 60.0
@@ -65,7 +65,7 @@ def claim(task: Task, agent_name: str, minutes: float, now: float) -> Task:
     """Lease a queued task to an agent, opening a new running attempt."""
     if task.status is not TaskStatus.QUEUED:
         raise Conflict(f"Task is {task.status.value}, not queued")
-    attempt = Attempt(id=str(uuid.uuid4()), agent_name=agent_name, started_at=now)
+    attempt = Attempt(id=new_id(), agent_name=agent_name, started_at=now)
     return replace(task, status=TaskStatus.RUNNING, assigned_to=agent_name, assigned_at=now,
                    lease_expires_at=now + minutes * SECONDS_PER_MINUTE, updated_at=now,
                    attempts=task.attempts + (attempt,))

@@ -10,7 +10,6 @@ project's section, so the times on a project's records follow the order of its c
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -31,6 +30,8 @@ from .models import (
     Task,
     TaskStatus,
     TaskType,
+    new_id,
+    new_id_within,
 )
 from .storage import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
 from .storage.base import IdempotencyRecords
@@ -158,10 +159,10 @@ class TaskDriver:
         with self.storage.global_tx() as tx:
             earlier = _earlier_outcome(tx, idempotency, now)
             if earlier is None:
-                project = Project(id=str(uuid.uuid4()), name=name, description=description,
+                project = Project(id=new_id(), name=name, description=description,
                                   instructions=instructions, status=ProjectStatus.ACTIVE,
                                   config=replace(ProjectConfig(), **(config or {})),
-                                  created_at=now, updated_at=now)
+                                  created_at=now, updated_at=now, owner_prefixed_ids=True)
                 _refuse_taken_name("project", None, name, tx.project_by_name)
                 tx.put_project(project)
                 _remember(tx, idempotency, now, {"id": project.id})
@@ -234,7 +235,7 @@ class TaskDriver:
         now = self.now()
         template = fields.get("template")
         task_type = TaskType(
-            id=str(uuid.uuid4()), project_id=project.id, name=fields["name"],
+            id=new_id_within(project.id), project_id=project.id, name=fields["name"],
             template=template,
             variables=tuple(fields.get("variables") or placeholders(template)),
             duplicate_handling=DuplicateHandling(fields.get("duplicate_handling", "allow")),
@@ -324,7 +325,7 @@ class TaskDriver:
                 if task_type.duplicate_handling is DuplicateHandling.FAIL:
                     raise Conflict(f"Duplicate of task {existing.id}")
                 return existing, False
-        task = Task(id=str(uuid.uuid4()), project_id=project.id, seq=tx.next_seq(),
+        task = Task(id=new_id_within(project.id), project_id=project.id, seq=tx.next_seq(),
                     type_id=spec.type_id, instructions=instructions, variables=variables,
                     batch_id=spec.batch_id, status=TaskStatus.QUEUED,
                     max_retries=rules.max_retries(task_type, project),

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from taskdriver.models import Project, ProjectConfig, ProjectStatus, Task, TaskStatus
 from taskdriver.storage import journal
 
 from conftest import Api, close_app, make_app
@@ -363,4 +365,56 @@ def test_a_full_disk_gives_503_until_space_returns(tiny_disk: Path) -> None:
     close_app(app)
     app, api = reopen(data_dir)
     assert all_task_ids(api, project["id"]) == acknowledged
+    close_app(app)
+
+
+def loaded_projects(app) -> set[str]:
+    """The projects whose records this process holds in memory."""
+    storage = app.extensions["taskdriver"].driver.storage
+    return {project_id for project_id, store in storage._stores.items()
+            if store.holds(lambda state: True)}
+
+
+def test_a_task_route_loads_only_its_own_project(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    projects = [api.project(f"p{i}")["id"] for i in range(30)]
+    tasks = {}
+    for project_id in projects:
+        created = api.post(f"/api/projects/{project_id}/tasks/bulk",
+                           {"tasks": [{"instructions": "x"}] * 20}).get_json()["data"]
+        tasks[project_id] = created["createdTasks"][0]["id"]
+    close_app(app)
+    target = projects[17]
+    app, api = reopen(data_dir)  # a cold worker
+    assert api.get(f"/api/tasks/{tasks[target]}").status_code == 200
+    assert loaded_projects(app) == {target}
+    api.post("/api/agents/w/next-task", {"projectId": target})
+    assert api.post(f"/api/tasks/{tasks[target]}/complete", {"agentName": "w"}
+                    ).status_code == 200
+    assert api.get(f"/api/tasks/{uuid.uuid4()}").status_code == 404  # an unknown id
+    assert loaded_projects(app) == {target}
+    close_app(app)
+
+
+def test_projects_from_before_owner_prefixed_ids_are_still_searched(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    storage = app.extensions["taskdriver"].driver.storage
+    now = time.time()
+    legacy = Project(id=str(uuid.uuid4()), name="legacy", description="", instructions="",
+                     status=ProjectStatus.ACTIVE, config=ProjectConfig(), created_at=now,
+                     updated_at=now)  # owner_prefixed_ids defaults to False, as stored then
+    with storage.global_tx() as tx:
+        tx.put_project(legacy)
+    task = Task(id=str(uuid.uuid4()), project_id=legacy.id, seq=1, type_id=None,
+                instructions="old", variables={}, batch_id=None, status=TaskStatus.QUEUED,
+                max_retries=3, created_at=now, updated_at=now)
+    with storage.project_tx(legacy.id) as ptx:
+        ptx.put_task(task)
+    api.project("modern")
+    close_app(app)
+    app, api = reopen(data_dir)
+    found = api.get(f"/api/tasks/{task.id}")
+    assert found.status_code == 200 and found.get_json()["data"]["instructions"] == "old"
     close_app(app)

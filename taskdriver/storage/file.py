@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFound, StorageError
-from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
+from ..models import (
+    IdempotencyRecord,
+    Project,
+    Session,
+    Task,
+    TaskStatus,
+    TaskType,
+    owner_prefix,
+)
 from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
 from .state import (
@@ -272,8 +280,17 @@ class FileStorage(Storage):
 
     def _find_owner(self, record_id: str, holds: Callable[[ProjectState, str], bool]
                     ) -> str | None:
+        """The project holding a task or task type, loading as few projects as possible.
+
+        A record's id starts like its project's (`models.new_id_within`), so only projects
+        with that prefix (almost always exactly one) are looked into, plus any project made
+        before ids were so, whose records may carry any id.
+        """
         with self._global.reading() as state:
-            project_ids = list(state.projects)  # type: ignore[attr-defined]
+            projects = list(state.projects.values())  # type: ignore[attr-defined]
+        prefix = owner_prefix(record_id)
+        project_ids = [p.id for p in projects if p.id.startswith(prefix)] + [
+            p.id for p in projects if not p.owner_prefixed_ids and not p.id.startswith(prefix)]
         # First what this process already holds (no I/O), then each project brought current.
         for look in (lambda store: store.holds(lambda st: holds(st, record_id)),
                      lambda store: self._current_holds(store, holds, record_id)):
