@@ -185,7 +185,7 @@ class FileProjectTx(_ChangeLog, ProjectTx):
 
     def find_duplicate(self, duplicate_key: str) -> Task | None:
         holders = self.state.duplicates.get(duplicate_key)
-        return self.state.tasks[holders[0]] if holders else None
+        return self.state.tasks[holders[0][1]] if holders else None
 
     def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
                    ) -> tuple[list[Task], int]:

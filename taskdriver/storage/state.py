@@ -8,7 +8,7 @@ project, claiming, counting and duplicate checks stay O(log n) or better.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import pairwise
@@ -93,7 +93,8 @@ class ProjectState:
         self.counts: dict[TaskStatus, int] = {status: 0 for status in TaskStatus}
         self.running: dict[str, None] = {}  # ordered set of running task ids
         self.running_by_agent: dict[str, str] = {}
-        self.duplicates: dict[str, list[str]] = {}  # key -> ids of tasks not failed
+        # key -> (seq, id) of the tasks not failed, oldest first
+        self.duplicates: dict[str, list[tuple[int, str]]] = {}
         self.batches: dict[str, dict[str, None]] = defaultdict(dict)
         self.active_by_type: dict[str, int] = defaultdict(int)  # queued + running per type
         self.completions = EventWindow()  # value: seconds from assignment to completion
@@ -139,7 +140,7 @@ class ProjectState:
             self.active_by_type[task.type_id] -= 1
         if task.duplicate_key and task.status is not TaskStatus.FAILED:
             holders = self.duplicates[task.duplicate_key]
-            holders.remove(task.id)
+            holders.remove((task.seq, task.id))
             if not holders:
                 del self.duplicates[task.duplicate_key]
         if task.batch_id is not None:
@@ -160,7 +161,7 @@ class ProjectState:
         if status in (TaskStatus.QUEUED, TaskStatus.RUNNING) and task.type_id:
             self.active_by_type[task.type_id] += 1
         if task.duplicate_key and status is not TaskStatus.FAILED:
-            self.duplicates.setdefault(task.duplicate_key, []).append(task.id)
+            insort(self.duplicates.setdefault(task.duplicate_key, []), (task.seq, task.id))
         if task.batch_id is not None:
             self.batches[task.batch_id][task.id] = None
         became = old is None or old.status is not status
