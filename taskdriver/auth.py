@@ -19,9 +19,8 @@ from pathlib import Path
 
 from .access import require_project
 from .config import ConfigError, Settings
-from .errors import Forbidden, Unauthenticated
-from .models import Principal, Role, Session, new_id
-from .service import project_by_reference
+from .errors import Forbidden, NotFound, Unauthenticated
+from .models import OPERATOR, Principal, Role, Session, new_id
 from .storage import Storage
 
 TOKEN_BYTES = 32
@@ -111,7 +110,9 @@ class Authenticator:
         now = self.now()
         token = new_token()
         with self.storage.global_tx() as tx:
-            project = project_by_reference(tx, project_ref)
+            project = tx.find_project(project_ref)
+            if project is None:
+                raise NotFound("Project not found")
             session = Session(id=new_id(), token_hash=hash_token(token),
                               agent_name=agent_name, project_id=project.id, created_at=now,
                               expires_at=now + self.settings.session_ttl, last_activity=now)
@@ -124,12 +125,12 @@ class Authenticator:
             raise Unauthenticated()
         env_token = self.settings.admin_token
         if env_token and hmac.compare_digest(token.encode(), env_token.encode()):
-            return Principal(Role.ADMIN)
+            return OPERATOR
         token_hash = hash_token(token)
         now = self.now()
         with self.storage.global_tx(write=False) as tx:
             if tx.has_admin_token(token_hash):
-                return Principal(Role.ADMIN)
+                return OPERATOR
             session = tx.session_by_token_hash(token_hash)
         if session is None:
             raise Unauthenticated("Invalid or expired token")

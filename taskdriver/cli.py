@@ -15,7 +15,7 @@ from .api.schemas import ProjectCreateArgs
 from .config import Settings
 from .errors import TaskDriverError
 from .extension import services
-from .models import Principal, Role
+from .models import OPERATOR
 
 
 class _Commands(AppGroup):
@@ -37,7 +37,6 @@ def _validated(schema: Schema, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 group = _Commands("taskdriver", help="TaskDriver operator commands.")
-OPERATOR = Principal(Role.ADMIN)
 
 
 @group.command("create-admin-token")
@@ -99,7 +98,7 @@ def migrate(dry_run: bool) -> None:
 def reap(projects: tuple[str, ...], loop: bool, interval: float) -> None:
     """Reclaim expired leases (every project by default) and drop expired sessions."""
     shared = services()
-    project_ids = [shared.driver.resolve_project(reference).id for reference in projects]
+    project_ids = [shared.driver.resolve_project(OPERATOR, reference).id for reference in projects]
     while True:
         reclaimed = shared.driver.reap(list(project_ids) or None)
         purged = shared.authenticator.purge_expired()

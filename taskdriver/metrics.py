@@ -10,6 +10,7 @@ scrape costs O(projects), not O(tasks).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +25,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_flask_exporter import PrometheusMetrics
 
 from .auth import Authenticator
-from .errors import NotFound
 from .events import QueueEvents
-from .models import TaskStatus
+from .models import OPERATOR, TaskStatus
 from .service import TaskDriver
 
 PREFIX = "taskdriver"
@@ -81,16 +81,11 @@ class StorageCollector:
     def collect(self) -> Iterator[Metric]:
         tasks = GaugeMetricFamily(f"{PREFIX}_tasks", "Tasks by project and status",
                                   labels=["project", "project_name", "status"])
-        with self.driver.storage.global_tx(write=False) as tx:
-            projects = tx.list_projects()
-        for project in projects:
-            try:
-                with self.driver.storage.project_tx(project.id, write=False) as ptx:
-                    counts = ptx.status_counts()
-            except NotFound:
-                continue  # deleted since the list was read
+        views, _ = self.driver.list_projects(OPERATOR, "all", limit=sys.maxsize, offset=0)
+        for view in views:
             for status in TaskStatus:
-                tasks.add_metric([project.id, project.name, status.value], counts[status])
+                tasks.add_metric([view.project.id, view.project.name, status.value],
+                                 view.counts[status])
         yield tasks
         yield GaugeMetricFamily(f"{PREFIX}_active_sessions", "Unexpired agent sessions",
                                 value=self.authenticator.active_sessions())

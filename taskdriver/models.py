@@ -171,6 +171,10 @@ class Principal:
         return self.role is Role.ADMIN
 
 
+OPERATOR = Principal(Role.ADMIN)
+"""The operator, as the server's own tools act (the operator CLI, the metrics scrape)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Idempotency:
     """A create sent with an `Idempotency-Key`: the key, and a hash of what was asked.
@@ -194,3 +198,88 @@ class IdempotencyRecord:
     fingerprint: str
     created_at: float
     outcome: dict[str, Any]
+
+
+# -- what the service answers with --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """Equality filters of the task list; None means "any"."""
+
+    status: TaskStatus | None = None
+    assigned_to: str | None = None
+    batch_id: str | None = None
+    type_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentActivity:
+    """What happened in a project since a moment: outcomes and total time spent."""
+
+    completed: int
+    failed: int
+    completed_duration_total: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectView:
+    """A project with its task counts by status."""
+
+    project: Project
+    counts: dict[TaskStatus, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectStats:
+    """A project's counts, queue depth, working agents and the last hour's outcomes."""
+
+    view: ProjectView
+    queue_depth: int
+    active_agents: int
+    recent: RecentActivity
+    average_task_duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """A batch's counts by status; `done` when none of its tasks is queued or running."""
+
+    batch_id: str
+    counts: dict[TaskStatus, int]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """What a caller asks for when creating (or, partly, updating) a task."""
+
+    type_id: str | None = None
+    instructions: str | None = None
+    variables: dict[str, str] | None = None
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """A bulk create: the tasks made, duplicates answered by existing tasks, items refused."""
+
+    created: list[Task]
+    duplicates: int
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLease:
+    """An agent holding an unexpired lease on a task."""
+
+    agent_name: str
+    task: Task
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    """What reaping expired leases did: tasks reclaimed, agents whose lease lapsed."""
+
+    tasks: int
+    agents: int

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .errors import Conflict
+from .errors import Conflict, FieldError
 from .models import (
     IDEMPOTENCY_WINDOW_SECONDS,
     Attempt,
     AttemptStatus,
+    DuplicateHandling,
     Idempotency,
     IdempotencyRecord,
     Project,
@@ -22,8 +23,61 @@ from .models import (
     TaskType,
     new_id,
 )
+from .templates import placeholders, render
 
 SECONDS_PER_MINUTE = 60.0
+
+
+# -- what a new task is -------------------------------------------------------------------
+
+
+def check_placeholders_declared(task_type: TaskType) -> None:
+    """Every `{{placeholder}}` of a type's template must be one of its variables (422)."""
+    undeclared = [p for p in placeholders(task_type.template) if p not in task_type.variables]
+    if undeclared:
+        raise FieldError("template", "Placeholder(s) not declared in variables: "
+                         + ", ".join(undeclared), task_type.template)
+
+
+def instructions_for(task_type: TaskType | None, variables: dict[str, str],
+                     extra: str | None) -> str:
+    """A task's instructions: its type's template rendered with exactly its declared
+    variables, then the caller's own instructions after a blank line; without a template,
+    the caller's instructions, which are then required."""
+    if task_type is not None:
+        for name in variables:
+            if name not in task_type.variables:
+                raise FieldError(f"variables.{name}",
+                                 f"Variable {name} is not declared by task type "
+                                 f"{task_type.name}", variables[name])
+        for name in task_type.variables:
+            if name not in variables:
+                raise FieldError(f"variables.{name}",
+                                 f"Variable {name} is required by task type {task_type.name}")
+        if task_type.template:
+            rendered = render(task_type.template, variables)
+            return f"{rendered}\n\n{extra}" if extra else rendered
+    if not extra:
+        raise FieldError("instructions", "Instructions are required when there is no template")
+    return extra
+
+
+def duplicate_of(task_type: TaskType | None, same_key: Task | None,
+                 task_id: str | None = None) -> Task | None:
+    """Apply a type's duplicate policy to the task found with the same variables.
+
+    `allow` (or no type): None, go ahead. `fail`: a 409. `ignore`: the existing task, which
+    a create answers with; `task_id` is the task being changed, never its own duplicate.
+    """
+    if (task_type is None or task_type.duplicate_handling is DuplicateHandling.ALLOW
+            or same_key is None or same_key.id == task_id):
+        return None
+    if task_type.duplicate_handling is DuplicateHandling.FAIL:
+        raise Conflict(f"Duplicate of task {same_key.id}")
+    return same_key
+
+
+# -- leases --------------------------------------------------------------------------------
 
 
 def lease_minutes(task_type: TaskType | None, project: Project) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from . import access, rules
@@ -20,84 +20,32 @@ from .errors import Conflict, FieldError, NotFound, TaskDriverError
 from .events import QueueEvents
 from .models import (
     IDEMPOTENCY_WINDOW_SECONDS,
+    AgentLease,
+    BatchProgress,
+    BulkOutcome,
     DuplicateHandling,
     Idempotency,
     IdempotencyRecord,
     Principal,
     Project,
     ProjectConfig,
+    ProjectStats,
     ProjectStatus,
+    ProjectView,
+    Reaped,
     Task,
+    TaskFilter,
+    TaskSpec,
     TaskStatus,
     TaskType,
     new_id,
     new_id_within,
 )
-from .storage import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from .storage import ProjectTx, Storage
 from .storage.base import IdempotencyRecords
-from .templates import duplicate_key, placeholders, render
+from .templates import duplicate_key, placeholders
 
 RECENT_WINDOW_SECONDS = 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectView:
-    """A project with its task counts by status."""
-
-    project: Project
-    counts: dict[TaskStatus, int]
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectStats:
-    view: ProjectView
-    queue_depth: int
-    active_agents: int
-    recent: RecentActivity
-
-    @property
-    def average_task_duration(self) -> float:
-        return rules.average_duration(self.recent.completed,
-                                      self.recent.completed_duration_total)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchProgress:
-    batch_id: str
-    counts: dict[TaskStatus, int]
-
-    @property
-    def done(self) -> bool:
-        return not rules.in_progress(self.counts)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskSpec:
-    """What a caller asks for when creating (or, partly, updating) a task."""
-
-    type_id: str | None = None
-    instructions: str | None = None
-    variables: dict[str, str] | None = None
-    batch_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BulkOutcome:
-    created: list[Task]
-    duplicates: int
-    errors: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentLease:
-    agent_name: str
-    task: Task
-
-
-@dataclass(frozen=True, slots=True)
-class Reclaimed:
-    tasks: int
-    agents: int
 
 
 class TaskDriver:
@@ -111,6 +59,15 @@ class TaskDriver:
         self.now = clock
         self.events = events or QueueEvents()
 
+    @property
+    def storage_provider(self) -> str:
+        """Which backend holds the data: `file` or `postgresql`."""
+        return self.storage.provider
+
+    def check_storage(self) -> None:
+        """Raise StorageError unless storage would take a write now (the health check)."""
+        self.storage.check_writable()
+
     def _report_outcome(self, project_id: str, task: Task) -> None:
         if task.status is TaskStatus.COMPLETED:
             self.events.task_completed(project_id)
@@ -119,18 +76,25 @@ class TaskDriver:
 
     # -- projects --------------------------------------------------------------------------
 
-    def resolve_project(self, reference: str) -> Project:
-        """Find a project by id or, for body fields, by name."""
-        with self.storage.global_tx(write=False) as tx:
-            return project_by_reference(tx, reference)
+    def _project(self, principal: Principal, reference: str, *, by_name: bool = False,
+                 for_new_work: bool = False) -> Project:
+        """The one project loader: find, authorize, and (for new work) require it open.
 
-    def _project(self, principal: Principal, project_id: str) -> Project:
+        Path ids are ids; a body's `projectId` (`by_name`) may also be the project's name.
+        """
         with self.storage.global_tx(write=False) as tx:
-            project = tx.get_project(project_id)
+            project = tx.find_project(reference) if by_name else tx.get_project(reference)
         if project is None:
             raise NotFound("Project not found")
         access.require_project(principal, project.id)
+        if for_new_work and project.status is ProjectStatus.CLOSED:
+            raise Conflict("Project is closed")
         return project
+
+    def resolve_project(self, principal: Principal, reference: str) -> Project:
+        """A project named by id or name, as the caller may see it (the operator CLI's
+        `--project`, a body's `projectId`)."""
+        return self._project(principal, reference, by_name=True)
 
     def _view(self, project: Project) -> ProjectView:
         with self.storage.project_tx(project.id, write=False) as tx:
@@ -210,7 +174,9 @@ class TaskDriver:
                       if not rules.lease_expired(t, now)}
             recent = tx.recent_activity(now - RECENT_WINDOW_SECONDS)
         return ProjectStats(ProjectView(project, counts), counts[TaskStatus.QUEUED],
-                            len(agents), recent)
+                            len(agents), recent,
+                            rules.average_duration(recent.completed,
+                                                   recent.completed_duration_total))
 
     # -- task types ------------------------------------------------------------------------
 
@@ -243,7 +209,7 @@ class TaskDriver:
             lease_duration_minutes=fields.get(
                 "lease_duration_minutes", project.config.default_lease_duration_minutes),
             created_at=now, updated_at=now)
-        _check_placeholders_declared(task_type)
+        rules.check_placeholders_declared(task_type)
         with self.storage.project_tx(project.id) as tx:
             earlier = _earlier_outcome(tx, idempotency, now)
             if earlier is not None:
@@ -280,7 +246,7 @@ class TaskDriver:
             _refuse_taken_name("task type", task_type.name, fields.get("name"),
                                tx.task_type_by_name)
             task_type = replace(task_type, **fields, updated_at=self.now())
-            _check_placeholders_declared(task_type)
+            rules.check_placeholders_declared(task_type)
             tx.put_task_type(task_type)
         return task_type
 
@@ -317,14 +283,11 @@ class TaskDriver:
             if task_type is None:
                 raise FieldError("typeId", "Task type not found in this project", spec.type_id)
         variables = spec.variables or {}
-        instructions = _instructions(task_type, variables, spec.instructions)
+        instructions = rules.instructions_for(task_type, variables, spec.instructions)
         key = duplicate_key(task_type.id, variables) if task_type else None
-        if task_type is not None and task_type.duplicate_handling is not DuplicateHandling.ALLOW:
-            existing = tx.find_duplicate(key or "")
-            if existing is not None:
-                if task_type.duplicate_handling is DuplicateHandling.FAIL:
-                    raise Conflict(f"Duplicate of task {existing.id}")
-                return existing, False
+        existing = rules.duplicate_of(task_type, tx.find_duplicate(key) if key else None)
+        if existing is not None:  # an `ignore` type answers with the task already there
+            return existing, False
         task = Task(id=new_id_within(project.id), project_id=project.id, seq=tx.next_seq(),
                     type_id=spec.type_id, instructions=instructions, variables=variables,
                     batch_id=spec.batch_id, status=TaskStatus.QUEUED,
@@ -333,16 +296,10 @@ class TaskDriver:
         tx.put_task(task)
         return task, True
 
-    def _open_project(self, principal: Principal, project_id: str) -> Project:
-        project = self._project(principal, project_id)
-        if project.status is ProjectStatus.CLOSED:
-            raise Conflict("Project is closed")
-        return project
-
     def create_task(self, principal: Principal, project_id: str, spec: TaskSpec,
                     idempotency: Idempotency | None = None) -> tuple[Task, bool]:
         """Create a task; returns (task, created) where created is False for a duplicate."""
-        project = self._open_project(principal, project_id)
+        project = self._project(principal, project_id, for_new_work=True)
         with self.storage.project_tx(project.id) as tx:
             now = self.now()
             earlier = _earlier_outcome(tx, idempotency, now)
@@ -358,7 +315,7 @@ class TaskDriver:
                      items: Iterable[tuple[int, TaskSpec]],
                      idempotency: Idempotency | None = None) -> BulkOutcome:
         """Create many (index, spec) items in one commit; each succeeds or fails alone."""
-        project = self._open_project(principal, project_id)
+        project = self._project(principal, project_id, for_new_work=True)
         created: list[Task] = []
         errors: list[dict[str, Any]] = []
         duplicates = 0
@@ -409,13 +366,12 @@ class TaskDriver:
                 fields["batch_id"] = spec.batch_id
             if spec.variables is not None:
                 fields["variables"] = spec.variables
-                fields["instructions"] = _instructions(task_type, spec.variables,
-                                                       spec.instructions)
+                fields["instructions"] = rules.instructions_for(task_type, spec.variables,
+                                                                spec.instructions)
                 if task_type is not None:
                     key = duplicate_key(task_type.id, spec.variables)
-                    other = tx.find_duplicate(key)
-                    if (other is not None and other.id != task.id
-                            and task_type.duplicate_handling is not DuplicateHandling.ALLOW):
+                    other = rules.duplicate_of(task_type, tx.find_duplicate(key), task.id)
+                    if other is not None:  # a change cannot answer with the other task
                         raise Conflict(f"Duplicate of task {other.id}")
                     fields["duplicate_key"] = key
             elif spec.instructions is not None:
@@ -447,20 +403,20 @@ class TaskDriver:
             counts = tx.status_counts(batch_id)
         if not any(counts.values()):
             raise NotFound("Batch not found")
-        return BatchProgress(batch_id, counts)
+        return BatchProgress(batch_id, counts, done=not rules.in_progress(counts))
 
     # -- the queue -------------------------------------------------------------------------
 
     @staticmethod
-    def _reclaim(tx: ProjectTx, now: float) -> tuple[Reclaimed, list[Task]]:
+    def _reap(tx: ProjectTx, now: float) -> tuple[Reaped, list[Task]]:
         """Expire every lapsed lease; returns the counts and the tasks as they are now."""
         expired = [t for t in tx.running_tasks() if rules.lease_expired(t, now)]
         reclaimed = [rules.expire(task, now) for task in expired]
         for task in reclaimed:
             tx.put_task(task)
-        return Reclaimed(len(expired), len({t.assigned_to for t in expired})), reclaimed
+        return Reaped(len(expired), len({t.assigned_to for t in expired})), reclaimed
 
-    def _report_reclaimed(self, project_id: str, reclaimed: list[Task]) -> None:
+    def _report_reaped(self, project_id: str, reclaimed: list[Task]) -> None:
         if reclaimed:
             self.events.leases_expired(project_id, len(reclaimed))
         for task in reclaimed:
@@ -474,23 +430,20 @@ class TaskDriver:
             if principal.session is None:
                 raise FieldError("projectId", "projectId is required with an operator token")
             project_ref = principal.session.project_id
-        project = self.resolve_project(project_ref)
-        access.require_project(principal, project.id)
-        if project.status is ProjectStatus.CLOSED:
-            raise Conflict("Project is closed")
+        project = self._project(principal, project_ref, by_name=True, for_new_work=True)
         with self.storage.project_tx(project.id) as tx:
             now = self.now()  # read under the lock, so attempts never overlap in time
             held = tx.task_held_by(acting)
             if held is not None and not rules.lease_expired(held, now):
                 return held
-            _, reclaimed = self._reclaim(tx, now)
+            _, reclaimed = self._reap(tx, now)
             task = tx.oldest_queued()
             leased = None
             if task is not None:
                 task_type = tx.get_task_type(task.type_id) if task.type_id else None
                 leased = rules.claim(task, acting, rules.lease_minutes(task_type, project), now)
                 tx.put_task(leased)
-        self._report_reclaimed(project.id, reclaimed)
+        self._report_reaped(project.id, reclaimed)
         return leased
 
     def peek(self, principal: Principal, project_id: str) -> int:
@@ -537,14 +490,15 @@ class TaskDriver:
         return self._settle(principal, task_id, agent_name,
                             lambda t, a, now: rules.extend_lease(t, a, minutes, now))
 
-    def cleanup_leases(self, principal: Principal, project_id: str) -> Reclaimed:
+    def reap_project(self, principal: Principal, project_id: str) -> Reaped:
+        """Reclaim one project's expired leases now (the `cleanup-leases` route)."""
         project = self._project(principal, project_id)
         with self.storage.project_tx(project.id) as tx:
-            counts, reclaimed = self._reclaim(tx, self.now())
-        self._report_reclaimed(project.id, reclaimed)
+            counts, reclaimed = self._reap(tx, self.now())
+        self._report_reaped(project.id, reclaimed)
         return counts
 
-    def reap(self, project_ids: list[str] | None = None) -> Reclaimed:
+    def reap(self, project_ids: list[str] | None = None) -> Reaped:
         """The cron job: reclaim expired leases in the given projects (all by default) and
         forget idempotency keys past their 24 hours."""
         if project_ids is None:
@@ -556,14 +510,14 @@ class TaskDriver:
             try:
                 with self.storage.project_tx(project_id) as ptx:
                     now = self.now()
-                    counts, reclaimed = self._reclaim(ptx, now)
+                    counts, reclaimed = self._reap(ptx, now)
                     ptx.purge_idempotency(now - IDEMPOTENCY_WINDOW_SECONDS)
             except NotFound:
                 continue  # deleted meanwhile
-            self._report_reclaimed(project_id, reclaimed)
+            self._report_reaped(project_id, reclaimed)
             tasks += counts.tasks
             agents += counts.agents
-        return Reclaimed(tasks, agents)
+        return Reaped(tasks, agents)
 
 
 def _earlier_outcome(tx: IdempotencyRecords, request: Idempotency | None, now: float
@@ -591,47 +545,11 @@ def _still_there(record: _Record | None, noun: str) -> _Record:
     return record
 
 
-def project_by_reference(tx: GlobalTx, reference: str) -> Project:
-    """A body's `projectId`: the project's id or, so the seed's snippets work, its name."""
-    project = tx.get_project(reference) or tx.project_by_name(reference)
-    if project is None:
-        raise NotFound("Project not found")
-    return project
-
-
 def _refuse_taken_name(noun: str, current: str | None, wanted: str | None,
                        find: Callable[[str], object | None]) -> None:
     """Names are unique (per project for task types): 409 when another record has it."""
     if wanted is not None and wanted != current and find(wanted) is not None:
         raise Conflict(f"A {noun} named {wanted} already exists")
-
-
-def _check_placeholders_declared(task_type: TaskType) -> None:
-    undeclared = [p for p in placeholders(task_type.template) if p not in task_type.variables]
-    if undeclared:
-        raise FieldError("template", "Placeholder(s) not declared in variables: "
-                         + ", ".join(undeclared), task_type.template)
-
-
-def _instructions(task_type: TaskType | None, variables: dict[str, str],
-                  extra: str | None) -> str:
-    """Check variables against the type and build the task's instructions."""
-    if task_type is not None:
-        for name in variables:
-            if name not in task_type.variables:
-                raise FieldError(f"variables.{name}",
-                                 f"Variable {name} is not declared by task type "
-                                 f"{task_type.name}", variables[name])
-        for name in task_type.variables:
-            if name not in variables:
-                raise FieldError(f"variables.{name}",
-                                 f"Variable {name} is required by task type {task_type.name}")
-        if task_type.template:
-            rendered = render(task_type.template, variables)
-            return f"{rendered}\n\n{extra}" if extra else rendered
-    if not extra:
-        raise FieldError("instructions", "Instructions are required when there is no template")
-    return extra
 
 
 def _item_error(index: int, exc: TaskDriverError) -> dict[str, Any]:

@@ -24,12 +24,13 @@ from taskdriver.models import (
     ProjectStatus,
     Session,
     Task,
+    TaskFilter,
     TaskStatus,
     TaskType,
     new_id,
     new_id_within,
 )
-from taskdriver.storage import Storage, TaskFilter, open_storage
+from taskdriver.storage import Storage, open_storage
 
 from conftest import ALL_BACKENDS, postgres_schema
 

@@ -25,9 +25,8 @@ STARTED_AT = time.time()
 @blp.doc(security=[])
 def health() -> Any:
     """Whether the server can write to its storage now."""
-    storage = driver().storage
     try:
-        storage.check_writable()
+        driver().check_storage()
         healthy = True
     except StorageError as exc:
         current_app.logger.error("health check failed: %s", exc.message)
@@ -35,7 +34,7 @@ def health() -> Any:
     now = time.time()
     data = {"status": "healthy" if healthy else "unhealthy", "timestamp": now,
             "uptime": round(now - STARTED_AT, 3), "version": __version__,
-            "storage": {"healthy": healthy, "provider": storage.provider}}
+            "storage": {"healthy": healthy, "provider": driver().storage_provider}}
     if not healthy:
         return error_response(503, "Storage is not writable",
                               data=HealthSchema().dump(data))

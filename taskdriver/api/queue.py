@@ -60,7 +60,7 @@ def agents(project_id: UUID) -> dict[str, Any]:
 @blp.response(200, envelope(ReclaimSchema))
 def cleanup_leases(project_id: UUID) -> dict[str, Any]:
     """Reclaim the project's expired leases now."""
-    return ok(driver().cleanup_leases(principal(), str(project_id)))
+    return ok(driver().reap_project(principal(), str(project_id)))
 
 
 @blp.route("/tasks/<uuid:task_id>/complete", methods=["POST"])

@@ -9,9 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from ..models import TaskStatus
-from ..service import TaskSpec
-from ..storage import TaskFilter
+from ..models import TaskFilter, TaskSpec, TaskStatus
 from .context import driver, idempotency, ok, page, principal
 from .errors import validation_details, validation_message
 from .schemas import (

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import StorageError
-from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from .base import GlobalTx, ProjectTx, Storage
 from .file import FileStorage
 
-__all__ = ["GlobalTx", "ProjectTx", "RecentActivity", "Storage", "TaskFilter", "open_storage"]
+__all__ = ["GlobalTx", "ProjectTx", "Storage", "open_storage"]
 
 
 def open_storage(url: str, fsync: bool = True) -> Storage:

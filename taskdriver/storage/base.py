@@ -26,28 +26,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 
-from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
-
-
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    """Equality filters of the task list; None means "any"."""
-
-    status: TaskStatus | None = None
-    assigned_to: str | None = None
-    batch_id: str | None = None
-    type_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecentActivity:
-    """What happened in a project since a moment: outcomes and total time spent."""
-
-    completed: int
-    failed: int
-    completed_duration_total: float
+from ..models import (
+    IdempotencyRecord,
+    Project,
+    RecentActivity,
+    Session,
+    Task,
+    TaskFilter,
+    TaskStatus,
+    TaskType,
+)
 
 
 class IdempotencyRecords(ABC):
@@ -80,6 +69,10 @@ class GlobalTx(IdempotencyRecords):
     @abstractmethod
     def project_by_name(self, name: str) -> Project | None:
         """The project with exactly this name (names are unique)."""
+
+    def find_project(self, reference: str) -> Project | None:
+        """The project with this id or, failing that, this name (a body's `projectId`)."""
+        return self.get_project(reference) or self.project_by_name(reference)
 
     @abstractmethod
     def list_projects(self) -> list[Project]:

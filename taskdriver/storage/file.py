@@ -24,13 +24,15 @@ from ..errors import NotFound, StorageError
 from ..models import (
     IdempotencyRecord,
     Project,
+    RecentActivity,
     Session,
     Task,
+    TaskFilter,
     TaskStatus,
     TaskType,
     owner_prefix,
 )
-from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from .base import GlobalTx, ProjectTx, Storage
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
 from .state import (
     ADMIN_TOKEN,

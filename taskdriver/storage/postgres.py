@@ -24,8 +24,17 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import NotFound, StorageError
-from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
-from .base import GlobalTx, ProjectTx, RecentActivity, Storage, TaskFilter
+from ..models import (
+    IdempotencyRecord,
+    Project,
+    RecentActivity,
+    Session,
+    Task,
+    TaskFilter,
+    TaskStatus,
+    TaskType,
+)
+from .base import GlobalTx, ProjectTx, Storage
 from .codec import decode_project, decode_session, decode_task, decode_task_type
 from .migrations import migrate
 
