@@ -23,7 +23,7 @@ def test_docs_render_the_operations_list_with_no_internet(tmp_path: Path) -> Non
                         str(dom), str(png)], check=True, timeout=120)
     html = dom.read_text()
     assert html.count('class="opblock-summary-path"') >= 30  # one per operation
-    for path in ("/api/auth/login", "/api/agents/{agent_name}/next-task",
-                 "/api/projects/{project_id}/tasks/bulk", "/metrics/json"):
+    for path in ("/api/auth/login", "/api/agents/{agentName}/next-task",
+                 "/api/projects/{projectId}/tasks/bulk", "/metrics/json"):
         assert f'data-path="{path}"' in html, path
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -147,22 +148,22 @@ def test_docs_page_and_its_assets_are_served_locally(api: Api) -> None:
 SEED_OPERATIONS = [
     ("post", "/api/auth/login"), ("post", "/api/auth/logout"),
     ("get", "/api/projects"), ("post", "/api/projects"),
-    ("get", "/api/projects/{project_id}"), ("put", "/api/projects/{project_id}"),
-    ("delete", "/api/projects/{project_id}"), ("get", "/api/projects/{project_id}/stats"),
-    ("get", "/api/projects/{project_id}/task-types"),
-    ("post", "/api/projects/{project_id}/task-types"),
-    ("get", "/api/task-types/{type_id}"), ("put", "/api/task-types/{type_id}"),
-    ("delete", "/api/task-types/{type_id}"),
-    ("get", "/api/projects/{project_id}/tasks"), ("post", "/api/projects/{project_id}/tasks"),
-    ("post", "/api/projects/{project_id}/tasks/bulk"),
-    ("get", "/api/tasks/{task_id}"), ("put", "/api/tasks/{task_id}"),
-    ("delete", "/api/tasks/{task_id}"),
-    ("get", "/api/projects/{project_id}/agents"),
-    ("get", "/api/projects/{project_id}/peek-next-task"),
-    ("post", "/api/agents/{agent_name}/next-task"),
-    ("post", "/api/tasks/{task_id}/complete"), ("post", "/api/tasks/{task_id}/fail"),
-    ("post", "/api/projects/{project_id}/cleanup-leases"),
-    ("post", "/api/tasks/{task_id}/extend-lease"),
+    ("get", "/api/projects/{projectId}"), ("put", "/api/projects/{projectId}"),
+    ("delete", "/api/projects/{projectId}"), ("get", "/api/projects/{projectId}/stats"),
+    ("get", "/api/projects/{projectId}/task-types"),
+    ("post", "/api/projects/{projectId}/task-types"),
+    ("get", "/api/task-types/{typeId}"), ("put", "/api/task-types/{typeId}"),
+    ("delete", "/api/task-types/{typeId}"),
+    ("get", "/api/projects/{projectId}/tasks"), ("post", "/api/projects/{projectId}/tasks"),
+    ("post", "/api/projects/{projectId}/tasks/bulk"),
+    ("get", "/api/tasks/{taskId}"), ("put", "/api/tasks/{taskId}"),
+    ("delete", "/api/tasks/{taskId}"),
+    ("get", "/api/projects/{projectId}/agents"),
+    ("get", "/api/projects/{projectId}/peek-next-task"),
+    ("post", "/api/agents/{agentName}/next-task"),
+    ("post", "/api/tasks/{taskId}/complete"), ("post", "/api/tasks/{taskId}/fail"),
+    ("post", "/api/projects/{projectId}/cleanup-leases"),
+    ("post", "/api/tasks/{taskId}/extend-lease"),
     ("get", "/api/auth/session"), ("put", "/api/auth/session"),
     ("get", "/health"), ("get", "/metrics"), ("get", "/metrics/json"),
 ]
@@ -183,11 +184,28 @@ def test_openapi_lists_every_seed_operation(api: Api) -> None:
 def test_every_route_is_documented(app: Flask, api: Api) -> None:
     """Fails as soon as someone adds a route that the OpenAPI document does not show."""
     spec = api.as_token(None).get("/api/openapi.json").get_json()
-    import re
     for rule in app.url_map.iter_rules():
         if rule.endpoint in UNDOCUMENTED_ENDPOINTS:
             continue
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: "{" + re.sub(
+            r"_([a-z])", lambda n: n[1].upper(), m[1]) + "}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in spec["paths"].get(path, {}), \
                 f"{method} {rule.rule} is not in /api/openapi.json"
+
+
+def test_openapi_serves_generated_clients(api: Api) -> None:
+    """The reference's parameter names, and one unique operationId per operation."""
+    spec = api.as_token(None).get("/api/openapi.json").get_json()
+    ids = []
+    for path, operations in spec["paths"].items():
+        assert "_" not in "".join(re.findall(r"\{([^}]+)\}", path)), path
+        for method, operation in operations.items():
+            if method in ("get", "post", "put", "delete"):
+                ids.append(operation["operationId"])
+                for parameter in operation.get("parameters", []):
+                    assert "_" not in parameter["name"], (path, parameter)
+    assert len(ids) == len(set(ids)) and "nextTask" in ids and "completeTask" in ids
+    bulk = spec["paths"]["/api/projects/{projectId}/tasks/bulk"]["post"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header"
+               for p in bulk["parameters"])

@@ -10,6 +10,7 @@ from flask_smorest import Api
 
 from .. import __version__
 from . import auth, edge, errors, http, ops, projects, queue, task_types, tasks
+from .openapi import ReferenceNamesPlugin
 from .schemas import ErrorSchema
 
 BLUEPRINTS = (auth.blp, projects.blp, task_types.blp, tasks.blp, queue.blp, ops.blp)
@@ -49,7 +50,7 @@ def init_app(app: Flask) -> Api:
         app.config.setdefault(key, value)
     http.init_identification(app)
     edge.init_app(app, app.config["TASKDRIVER_SETTINGS"])
-    api = TaskDriverApi(app)
+    api = TaskDriverApi(app, spec_kwargs={"flask_plugin": ReferenceNamesPlugin()})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(Blueprint("swagger_assets", __name__,

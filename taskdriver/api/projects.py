@@ -65,7 +65,7 @@ class ProjectView(MethodView):
 
 @blp.route("/<uuid:project_id>/stats")
 @blp.response(200, envelope(ProjectStatsSchema))
-def project_stats(project_id: UUID) -> dict[str, Any]:
+def get_project_stats(project_id: UUID) -> dict[str, Any]:
     """Queue depth, working agents and the last hour's outcomes."""
     stats = driver().project_stats(principal(), str(project_id))
     recent = stats.recent

@@ -51,7 +51,7 @@ def peek_next_task(project_id: UUID) -> dict[str, Any]:
 
 @blp.route("/projects/<uuid:project_id>/agents")
 @blp.response(200, envelope(AgentLeaseSchema, many=True))
-def agents(project_id: UUID) -> dict[str, Any]:
+def list_active_agents(project_id: UUID) -> dict[str, Any]:
     """Agents holding an unexpired lease in the project."""
     return ok(driver().agents(principal(), str(project_id)))
 

@@ -117,7 +117,7 @@ def retry_task(task_id: UUID) -> dict[str, Any]:
 
 @blp.route("/projects/<uuid:project_id>/batches/<string:batch_id>")
 @blp.response(200, envelope(BatchSchema))
-def batch(project_id: UUID, batch_id: str) -> dict[str, Any]:
+def get_batch_status(project_id: UUID, batch_id: str) -> dict[str, Any]:
     """Progress of a batch: counts by status, `done` when nothing is queued or running."""
     progress = driver().batch_progress(principal(), str(project_id), batch_id)
     return ok({"batch_id": batch_id, "total": sum(progress.counts.values()),
