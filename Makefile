@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint reap bench soak crash fuzz screenshot clean
+.PHONY: install run test test-under-load lint reap bench soak crash fuzz screenshot clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(STAMP)
 test: $(STAMP) lint
 	scripts/install-test-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The suite from a fresh clone, three times, beside two CPU burners; then checks that no
+# server process or temp folder was left behind.
+test-under-load:
+	scripts/test-under-load
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
