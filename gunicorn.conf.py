@@ -1,7 +1,10 @@
 """gunicorn settings for TaskDriver; every value can be overridden on the command line.
 
-Sync workers: each request is short (one lock, one append, one fsync), so processes scale
-with cores without threads contending for the GIL. TaskDriver writes its own access log.
+Threaded workers (gthread): most requests are short (one lock, one append, one fsync), but a
+long-polling `next-task` waits up to 30 s for work while holding nothing but its thread, so
+each worker runs several threads and a waiting agent never blocks the others. The app stays
+a synchronous WSGI app; storage is safe across threads and processes alike. Workers scale
+with cores; TaskDriver writes its own access log.
 """
 
 import glob
@@ -37,7 +40,9 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 bind = os.environ.get("TASKDRIVER_BIND", "127.0.0.1:3000")
 workers = int(os.environ.get("TASKDRIVER_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
+worker_class = "gthread"
+# Each waiting agent holds one thread: workers x threads agents can long-poll at once.
+threads = int(os.environ.get("TASKDRIVER_THREADS", 32))
 timeout = 30  # a request stuck this long is killed and its worker replaced
 graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
 keepalive = 2

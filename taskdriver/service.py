@@ -422,20 +422,44 @@ class TaskDriver:
         for task in reclaimed:
             self._report_outcome(project_id, task)
 
-    def next_task(self, principal: Principal, agent_name: str, project_ref: str | None
-                  ) -> Task | None:
-        """Resume the agent's live lease, else reclaim expired leases and lease the oldest."""
+    def next_task(self, principal: Principal, agent_name: str, project_ref: str | None,
+                  wait_seconds: float = 0.0) -> Task | None:
+        """Resume the agent's live lease, else reap expired leases and lease the oldest
+        queued task; with nothing to give, wait up to `wait_seconds` for something.
+
+        While waiting the request holds no lock and no connection: it sleeps on a storage
+        watch, wakes when the project changes or the soonest lease comes due, looks (a read)
+        and only then tries to lease again.
+        """
         acting = access.acting_agent(principal, agent_name)
         if project_ref is None:
             if principal.session is None:
                 raise FieldError("projectId", "projectId is required with an operator token")
             project_ref = principal.session.project_id
         project = self._project(principal, project_ref, by_name=True, for_new_work=True)
+        deadline = time.monotonic() + wait_seconds
+        watch = self.storage.watch(project.id) if wait_seconds > 0 else None
+        while True:
+            task, due_at = self._lease_next(project, acting)
+            if task is not None or watch is None:
+                return task
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                until_due = remaining if due_at is None else max(0.0, due_at - self.now())
+                watch.wait(min(remaining, until_due))
+                lease_came_due = due_at is not None and self.now() >= due_at
+                if lease_came_due or self.peek(principal, project.id) > 0:
+                    break  # lease again (a lease that came due is reaped there, once)
+
+    def _lease_next(self, project: Project, acting: str) -> tuple[Task | None, float | None]:
+        """One attempt at next-task: (the task, or None and when the soonest lease ends)."""
         with self.storage.project_tx(project.id) as tx:
             now = self.now()  # read under the lock, so attempts never overlap in time
             held = tx.task_held_by(acting)
             if held is not None and not rules.lease_expired(held, now):
-                return held
+                return held, None
             _, reclaimed = self._reap(tx, now)
             task = tx.oldest_queued()
             leased = None
@@ -443,8 +467,10 @@ class TaskDriver:
                 task_type = tx.get_task_type(task.type_id) if task.type_id else None
                 leased = rules.claim(task, acting, rules.lease_minutes(task_type, project), now)
                 tx.put_task(leased)
+            due_at = min((t.lease_expires_at for t in tx.running_tasks()
+                          if t.lease_expires_at is not None), default=None)
         self._report_reaped(project.id, reclaimed)
-        return leased
+        return leased, due_at
 
     def peek(self, principal: Principal, project_id: str) -> int:
         """How many tasks could be leased now (queued, plus expired leases to reclaim)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from conftest import ALL_BACKENDS, Api, Clock
 
@@ -307,3 +308,18 @@ def test_reaper_cli_drops_expired_sessions_and_refuses_odd_ids(app, api: Api, cl
     assert result.exit_code == 1 and result.output.strip() == "Error: Project not found"
     assert not (tmp_path / "escape.lock").exists()
     assert not any(p.name.startswith("escape") for p in tmp_path.rglob("*"))
+
+
+def test_wait_seconds_is_validated_and_a_held_lease_comes_back_at_once(api: Api) -> None:
+    project = api.project("waits")
+    for bad in (-1, 30.5, "5", True, None):
+        response = api.post("/api/agents/w/next-task",
+                            {"projectId": project["id"], "waitSeconds": bad})
+        assert response.status_code == 422, bad
+        assert response.get_json()["validationDetails"][0]["field"] == "waitSeconds"
+    task = api.task(project["id"])
+    api.next_task("w", project["id"])
+    started = time.monotonic()
+    again = api.post("/api/agents/w/next-task", {"projectId": project["id"], "waitSeconds": 30})
+    assert again.get_json()["data"]["task"]["id"] == task["id"]
+    assert time.monotonic() - started < 5  # resumed, not waited for

@@ -34,7 +34,8 @@ NO_TASK_MESSAGE = "No tasks available for assignment"
 def next_task(args: dict[str, Any], agent_name: str) -> dict[str, Any]:
     """Resume the agent's lease or lease the oldest queued task (`success: false` if none)."""
     validate_agent_name(agent_name)
-    task = driver().next_task(principal(), agent_name, args.get("project_id"))
+    task = driver().next_task(principal(), agent_name, args.get("project_id"),
+                              args["wait_seconds"])
     body = ok({"task": task, "agent_name": agent_name})
     if task is None:
         body.update(success=False, error=NO_TASK_MESSAGE)

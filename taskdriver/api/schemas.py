@@ -189,10 +189,18 @@ class TaskListArgs(Paging):
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
+MAX_WAIT_SECONDS = 30
+
+
 class NextTaskArgs(Schema):
     project_id = fields.Str(data_key="projectId", validate=validate.Length(min=1, max=100),
-                            metadata={"description": "Project id or name; an agent session "
-                                                     "may omit it"})
+                            metadata={"description": "Project id or name; required with an "
+                                                     "operator token, an agent session may "
+                                                     "omit it (its own project)"})
+    wait_seconds = JsonNumber(data_key="waitSeconds", load_default=0,
+                              validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+                              metadata={"description": "Long poll: with nothing to give, wait "
+                                                       "up to this long for a task"})
 
 
 class AgentNameArg(Schema):

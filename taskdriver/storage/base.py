@@ -190,6 +190,20 @@ class ProjectTx(IdempotencyRecords):
         """Tasks completed and failed at or after `since`; completed tasks' lease time."""
 
 
+class ChangeWatch(ABC):
+    """Notice of changes to one project's tasks, for a request waiting for work.
+
+    Waiting holds no lock and no database connection: a long poll costs a sleeping thread.
+    """
+
+    @abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block until the project's tasks may have changed since the watch began (or since
+        the previous `wait` returned True), or `timeout` seconds passed. Returns whether a
+        change was seen; a change made by any thread, process or host is seen within about
+        a second, and a True with nothing claimable is allowed (the caller looks again)."""
+
+
 class Storage(ABC):
     """A storage backend: opens atomic sections and finds which project owns an id."""
 
@@ -203,6 +217,10 @@ class Storage(ABC):
     def project_tx(self, project_id: str, write: bool = True
                    ) -> AbstractContextManager[ProjectTx]:
         """An atomic section over one project's task types and tasks."""
+
+    @abstractmethod
+    def watch(self, project_id: str) -> ChangeWatch:
+        """Start watching a project for changes (made after this call) to its tasks."""
 
     @abstractmethod
     def project_of_task(self, task_id: str) -> str | None:

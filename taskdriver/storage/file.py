@@ -14,6 +14,7 @@ import heapq
 import itertools
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from ..models import (
     TaskType,
     owner_prefix,
 )
-from .base import GlobalTx, ProjectTx, Storage
+from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
 from .state import (
     ADMIN_TOKEN,
@@ -220,6 +221,31 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         return RecentActivity(completed, failed, duration_total)
 
 
+WATCH_POLL_SECONDS = 0.1  # how often a waiter looks for other processes' commits
+
+
+class FileWatch(ChangeWatch):
+    """Waits on this process's commit condition, and polls the store's signature (two
+    `stat` calls) every WATCH_POLL_SECONDS for commits of other processes."""
+
+    def __init__(self, store: JournaledStore) -> None:
+        self.store = store
+        self.seen = store.signature()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.store.committed:
+            while True:
+                current = self.store.signature()
+                if current != self.seen:
+                    self.seen = current
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.store.committed.wait(min(WATCH_POLL_SECONDS, remaining))
+
+
 class FileStorage(Storage):
     """Embedded storage in a data directory, safe across threads and processes."""
 
@@ -279,6 +305,9 @@ class FileStorage(Storage):
         with (store.locked() if write else store.reading()) as state:
             tx = FileProjectTx(project_id, state, write)  # type: ignore[arg-type]
             yield from _commit_on_exit(store, tx)
+
+    def watch(self, project_id: str) -> ChangeWatch:
+        return FileWatch(self.project_store(project_id))
 
     def _find_owner(self, record_id: str, holds: Callable[[ProjectState, str], bool]
                     ) -> str | None:

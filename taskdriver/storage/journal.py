@@ -86,6 +86,8 @@ class JournaledStore:
         self._journal: Any = None  # binary file object open for append+read
         self._offset = 0
         self._snapshot_bytes = 0
+        # Notified after each commit of this process, so its own waiters wake at once.
+        self.committed = threading.Condition()
 
     # -- access --------------------------------------------------------------------------
 
@@ -129,6 +131,16 @@ class JournaledStore:
             return False
         return ((st.st_ino, st.st_mtime_ns, st.st_size) == self._snapshot_sig
                 and os.fstat(self._journal.fileno()).st_size == self._offset)
+
+    def signature(self) -> tuple[int, ...]:
+        """What changes with every commit of any process: the snapshot's identity and the
+        current journal's size. Two `stat` calls and no lock, so a waiter may poll it."""
+        try:
+            st = os.stat(self.directory / SNAPSHOT_NAME)
+            journal_size = os.stat(self._journal_path(self._generation)).st_size
+        except FileNotFoundError:
+            return (-1,)  # being compacted or deleted: a change either way
+        return (st.st_ino, st.st_mtime_ns, st.st_size, journal_size)
 
     def holds(self, kind_check: Callable[[JournaledState], bool]) -> bool:
         """Ask the state this process already holds, without any I/O (False if none)."""
@@ -306,6 +318,8 @@ class JournaledStore:
             self.invalidate()
             raise StorageError(f"cannot write storage: {exc.strerror or exc}") from exc
         self._offset += len(line)
+        with self.committed:
+            self.committed.notify_all()
         if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes):
             try:
                 self._compact()

@@ -13,6 +13,9 @@ no lock and see every transaction committed before they began (READ COMMITTED).
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -34,11 +37,12 @@ from ..models import (
     TaskStatus,
     TaskType,
 )
-from .base import GlobalTx, ProjectTx, Storage
+from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .codec import decode_project, decode_session, decode_task, decode_task_type
 from .migrations import migrate
 
-POOL_MAX_SIZE = 4  # per process: a sync gunicorn worker runs one request at a time
+POOL_MAX_SIZE = 8  # per process; a connection is held only during a transaction
+LISTENER_START_SECONDS = 5.0
 
 
 def _load_queries() -> dict[str, str]:
@@ -152,6 +156,7 @@ class PostgresProjectTx(_Section, ProjectTx):
         super().__init__(connection, write, project_id)
         self.project_id = project_id
         self._last_seq: int | None = None
+        self._notified = False
 
     def get_task_type(self, type_id: str) -> TaskType | None:
         raw = self._one("get_task_type", id=type_id, project_id=self.project_id)
@@ -185,6 +190,9 @@ class PostgresProjectTx(_Section, ProjectTx):
                      assigned_to=task.assigned_to, duplicate_key=task.duplicate_key,
                      assigned_at=task.assigned_at, completed_at=task.completed_at,
                      updated_at=task.updated_at, data=_json(task))
+        if task.status is TaskStatus.QUEUED and not self._notified:
+            self._run("notify_work", project_id=self.project_id)  # once per transaction
+            self._notified = True
 
     def delete_task(self, task_id: str) -> None:
         self._change("delete_task", id=task_id, project_id=self.project_id)
@@ -239,6 +247,85 @@ class PostgresProjectTx(_Section, ProjectTx):
         return RecentActivity(int(row[0]), int(failed), float(row[1]))
 
 
+LISTEN_CHANNEL = "taskdriver_work"
+LISTENER_RETRY_SECONDS = 1.0
+
+
+class _Listener:
+    """One LISTEN connection per process, on its own thread, counting each project's
+    notifications; waiters compare counts under one condition. No request holds it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.changed = threading.Condition()
+        self.counts: dict[str, int] = defaultdict(int)
+        self.epoch = 0  # bumped on every (re)connection: notifications may have been missed
+        self.listening = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def start(self, within: float) -> None:
+        """Make sure a LISTEN is active (waiting up to `within` s for the first one)."""
+        with self.changed:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="taskdriver-listen",
+                                                daemon=True)
+                self._thread.start()
+        self.listening.wait(within)
+
+    def marker(self, project_id: str) -> tuple[int, int]:
+        with self.changed:
+            return self.epoch, self.counts[project_id]
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {LISTEN_CHANNEL}")
+                    with self.changed:
+                        self.epoch += 1
+                        self.changed.notify_all()
+                    self.listening.set()
+                    while not self._stopped.is_set():
+                        for notify in connection.notifies(timeout=LISTENER_RETRY_SECONDS):
+                            with self.changed:
+                                self.counts[notify.payload] += 1
+                                self.changed.notify_all()
+            except psycopg.Error:
+                self.listening.clear()
+                self._stopped.wait(LISTENER_RETRY_SECONDS)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class PostgresWatch(ChangeWatch):
+    """Waits for the listener's count of this project's notifications to move."""
+
+    def __init__(self, listener: _Listener, project_id: str) -> None:
+        self.listener = listener
+        self.project_id = project_id
+        self.seen = listener.marker(project_id)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        listener = self.listener
+        with listener.changed:
+            while True:
+                current = (listener.epoch, listener.counts[self.project_id])
+                if current != self.seen:
+                    self.seen = current
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                # Without a live LISTEN, look again each second rather than trust silence.
+                step = remaining if listener.listening.is_set() else min(
+                    remaining, LISTENER_RETRY_SECONDS)
+                if not listener.changed.wait(step) and not listener.listening.is_set():
+                    return True
+
+
 class PostgresStorage(Storage):
     """Storage in a PostgreSQL database (the schema is created on first use)."""
 
@@ -252,6 +339,7 @@ class PostgresStorage(Storage):
                                         configure=None if fsync else _relax_commits)
             self._pool.wait(timeout=10)
             self._create_schema()
+            self._listener = _Listener(url)
         except (psycopg.Error, PoolTimeout) as exc:
             raise StorageError(f"cannot use the PostgreSQL database: {exc}") from exc
 
@@ -286,6 +374,10 @@ class PostgresStorage(Storage):
                 raise NotFound("Project not found")
             yield PostgresProjectTx(connection, write, project_id)
 
+    def watch(self, project_id: str) -> ChangeWatch:
+        self._listener.start(within=LISTENER_START_SECONDS)
+        return PostgresWatch(self._listener, project_id)
+
     def project_of_task(self, task_id: str) -> str | None:
         with self._transaction() as connection:
             row = connection.execute(QUERIES["project_of_task"], {"id": task_id}).fetchone()
@@ -302,6 +394,7 @@ class PostgresStorage(Storage):
             connection.execute(QUERIES["touch_health"])
 
     def close(self) -> None:
+        self._listener.stop()
         self._pool.close()
 
 

@@ -158,6 +158,11 @@ WHERE project_id = %(project_id)s AND status = 'completed' AND completed_at >= %
 SELECT count(*) FROM td_tasks
 WHERE project_id = %(project_id)s AND status = 'failed' AND updated_at >= %(since)s;
 
+-- name: notify_work
+-- Tell every host's waiters that a project has a task to give (sent when the transaction
+-- commits, and not at all if it rolls back).
+SELECT pg_notify('taskdriver_work', %(project_id)s);
+
 -- name: project_of_task
 -- Which project holds a task.
 SELECT project_id FROM td_tasks WHERE id = %(id)s;
