@@ -144,6 +144,7 @@ class Task:
     error: str | None = None
     completed_at: float | None = None
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+    description: str | None = None  # for people; agents work from the instructions
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,7 @@ class TaskSpec:
     instructions: str | None = None
     variables: dict[str, str] | None = None
     batch_id: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,7 +290,8 @@ class TaskDriver:
             return existing, False
         task = Task(id=new_id_within(project.id), project_id=project.id, seq=tx.next_seq(),
                     type_id=spec.type_id, instructions=instructions, variables=variables,
-                    batch_id=spec.batch_id, status=TaskStatus.QUEUED,
+                    batch_id=spec.batch_id, description=spec.description,
+                    status=TaskStatus.QUEUED,
                     max_retries=rules.max_retries(task_type, project),
                     created_at=now, updated_at=now, duplicate_key=key)
         tx.put_task(task)
@@ -353,8 +354,11 @@ class TaskDriver:
             return tx.list_tasks(task_filter, limit, offset)
 
     def update_task(self, principal: Principal, task_id: str, spec: TaskSpec,
-                    batch_given: bool) -> Task:
-        """Change a queued task's instructions, variables or batch."""
+                    given: set[str]) -> Task:
+        """Change a queued task's instructions, variables, batch or description.
+
+        `given` names the fields the caller sent, so that sending null clears a batch or a
+        description while leaving it out keeps it."""
         project = self._locate_task(principal, task_id)
         with self.storage.project_tx(project.id) as tx:
             task = self._task_in(tx, task_id)
@@ -362,8 +366,9 @@ class TaskDriver:
                 raise Conflict(f"Only queued tasks can be updated; task is {task.status.value}")
             task_type = tx.get_task_type(task.type_id) if task.type_id else None
             fields: dict[str, Any] = {"updated_at": self.now()}
-            if batch_given:
-                fields["batch_id"] = spec.batch_id
+            for name in ("batch_id", "description"):
+                if name in given:
+                    fields[name] = getattr(spec, name)
             if spec.variables is not None:
                 fields["variables"] = spec.variables
                 fields["instructions"] = rules.instructions_for(task_type, spec.variables,

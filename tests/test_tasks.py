@@ -196,3 +196,14 @@ def test_batch_progress(api: Api, project: dict) -> None:
     data = api.get(path).get_json()["data"]
     assert data["completed"] == 2 and data["done"] is True
     assert api.get(f"/api/projects/{project['id']}/batches/unknown").status_code == 404
+
+
+def test_a_task_may_carry_a_description_for_people(api: Api, project: dict) -> None:
+    task = api.task(project["id"], instructions="do", description="Nightly audit of repo a")
+    assert task["description"] == "Nightly audit of repo a"
+    assert api.task(project["id"])["description"] is None
+    changed = api.put(f"/api/tasks/{task['id']}", {"description": None}).get_json()["data"]
+    assert changed["description"] is None and changed["instructions"] == "do"
+    bulk = api.post(f"/api/projects/{project['id']}/tasks/bulk", {"tasks": [
+        {"instructions": "x", "description": "first"}]}).get_json()["data"]
+    assert bulk["createdTasks"][0]["description"] == "first"

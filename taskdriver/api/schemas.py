@@ -157,19 +157,17 @@ class TaskTypeUpdateArgs(TaskTypeCreateArgs):
     name = fields.Str(validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
 
 
-class TaskArgs(Schema):
-    type_id = fields.UUID(data_key="typeId", allow_none=True)
-    instructions = _text(allow_none=True)
-    variables = StringMap()
-    batch_id = fields.Str(data_key="batchId", allow_none=True,
-                          validate=validate.Length(min=1, max=200))
-
-
 class TaskUpdateArgs(Schema):
     instructions = _text(allow_none=True)
     variables = StringMap()
     batch_id = fields.Str(data_key="batchId", allow_none=True,
                           validate=validate.Length(min=1, max=200))
+    description = _text(allow_none=True, max_length=10_000,
+                        metadata={"description": "For people; agents get the instructions"})
+
+
+class TaskArgs(TaskUpdateArgs):
+    type_id = fields.UUID(data_key="typeId", allow_none=True)
 
 
 class BulkTaskArgs(Schema):
@@ -300,6 +298,7 @@ class TaskSchema(Schema):
     instructions = fields.Str()
     variables = fields.Dict(keys=fields.Str(), values=fields.Str())
     batch_id = fields.Str(data_key="batchId", allow_none=True)
+    description = fields.Str(allow_none=True)
     status = fields.Enum(TaskStatus, by_value=True)
     assigned_to = fields.Str(data_key="assignedTo", allow_none=True)
     assigned_at = Timestamp(data_key="assignedAt", allow_none=True)

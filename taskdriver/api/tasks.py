@@ -33,7 +33,7 @@ def _spec(args: dict[str, Any]) -> TaskSpec:
     type_id = args.get("type_id")
     return TaskSpec(type_id=str(type_id) if type_id else None,
                     instructions=args.get("instructions"), variables=args.get("variables"),
-                    batch_id=args.get("batch_id"))
+                    batch_id=args.get("batch_id"), description=args.get("description"))
 
 
 @blp.route("/projects/<uuid:project_id>/tasks")
@@ -99,7 +99,7 @@ class TaskView(MethodView):
     def put(self, args: dict[str, Any], task_id: UUID) -> dict[str, Any]:
         """Change a queued task's instructions, variables or batch."""
         return ok(driver().update_task(principal(), str(task_id), _spec(args),
-                                       batch_given="batch_id" in args))
+                                       given=set(args)))
 
     @blp.response(200, envelope(DeletedSchema))
     def delete(self, task_id: UUID) -> dict[str, Any]:
