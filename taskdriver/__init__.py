@@ -1,12 +1,19 @@
-"""TaskDriver: a self-hosted HTTP service that leases work to fleets of LLM agents."""
+"""TaskDriver: a self-hosted HTTP service that leases work to fleets of LLM agents.
+
+The package has two halves: the server (`create_app` and everything it builds) and the
+client side (`taskdriver.client`, the `taskdriver` command), which speaks HTTP only. This
+module imports nothing of the server at import time, so `import taskdriver.client` stays
+light.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 __version__ = "0.1.0"
 
@@ -18,6 +25,8 @@ def create_app(config: Mapping[str, Any] | None = None,
     `config` holds TASKDRIVER_* overrides on top of the environment; `clock` lets tests move
     time forward instead of sleeping through leases.
     """
+    from flask import Flask
+
     from . import api, cli, logs
     from .auth import Authenticator
     from .config import Settings

@@ -401,6 +401,18 @@ class TaskDriver:
             tx.put_task(task)
         return task
 
+    def list_batches(self, principal: Principal, project_id: str, limit: int, offset: int
+                     ) -> tuple[list[BatchProgress], int]:
+        """One page of the project's batches (in order of first use) with their progress."""
+        project = self._project(principal, project_id)
+        with self.storage.project_tx(project.id, write=False) as tx:
+            batch_ids = tx.batch_ids()
+            progress = []
+            for batch_id in batch_ids[offset:offset + limit]:
+                counts = tx.status_counts(batch_id)
+                progress.append(BatchProgress(batch_id, counts, not rules.in_progress(counts)))
+        return progress, len(batch_ids)
+
     def batch_progress(self, principal: Principal, project_id: str, batch_id: str
                        ) -> BatchProgress:
         project = self._project(principal, project_id)

@@ -207,3 +207,16 @@ def test_a_task_may_carry_a_description_for_people(api: Api, project: dict) -> N
     bulk = api.post(f"/api/projects/{project['id']}/tasks/bulk", {"tasks": [
         {"instructions": "x", "description": "first"}]}).get_json()["data"]
     assert bulk["createdTasks"][0]["description"] == "first"
+
+
+def test_batches_are_listed_with_their_progress(api: Api, project: dict) -> None:
+    for batch, count in (("b1", 2), ("b2", 1)):
+        api.post(f"/api/projects/{project['id']}/tasks/bulk",
+                 {"batchId": batch, "tasks": [{"instructions": "x"}] * count})
+    api.task(project["id"])  # no batch
+    body = api.get(f"/api/projects/{project['id']}/batches").get_json()
+    assert [(b["batchId"], b["total"], b["queued"], b["done"]) for b in body["data"]] == [
+        ("b1", 2, 2, False), ("b2", 1, 1, False)]
+    assert body["pagination"] == {"total": 2, "limit": 100, "offset": 0}
+    one = api.get(f"/api/projects/{project['id']}/batches?limit=1&offset=1").get_json()
+    assert [b["batchId"] for b in one["data"]] == ["b2"]

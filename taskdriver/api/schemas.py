@@ -137,6 +137,10 @@ class ProjectListArgs(Paging):
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=100))
 
 
+class BatchListArgs(Paging):
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
 class TaskTypeListArgs(Paging):
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
 
@@ -368,13 +372,20 @@ class BulkResultSchema(Schema):
     created_tasks = fields.List(fields.Nested(TaskSchema), data_key="createdTasks")
 
 
+def _count_of(status: TaskStatus) -> fields.Function:
+    return fields.Function(lambda progress: progress.counts[status], metadata={"type": "integer"})
+
+
 class BatchSchema(Schema):
+    """Dumps a `models.BatchProgress`."""
+
     batch_id = fields.Str(data_key="batchId")
-    total = fields.Int()
-    queued = fields.Int()
-    running = fields.Int()
-    completed = fields.Int()
-    failed = fields.Int()
+    total = fields.Function(lambda progress: sum(progress.counts.values()),
+                            metadata={"type": "integer"})
+    queued = _count_of(TaskStatus.QUEUED)
+    running = _count_of(TaskStatus.RUNNING)
+    completed = _count_of(TaskStatus.COMPLETED)
+    failed = _count_of(TaskStatus.FAILED)
     done = fields.Bool()
 
 

@@ -14,6 +14,7 @@ from .context import driver, idempotency, ok, page, principal
 from .errors import validation_details, validation_message
 from .schemas import (
     IDEMPOTENCY_KEY_PARAMETER,
+    BatchListArgs,
     BatchSchema,
     BulkResultSchema,
     BulkTaskArgs,
@@ -115,11 +116,18 @@ def retry_task(task_id: UUID) -> dict[str, Any]:
     return ok(driver().retry_task(principal(), str(task_id)))
 
 
+@blp.route("/projects/<uuid:project_id>/batches")
+@blp.arguments(BatchListArgs, location="query")
+@blp.response(200, envelope(BatchSchema, many=True, paginated=True))
+def list_batches(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
+    """The project's batches in order of first use, each with its progress."""
+    batches, total = driver().list_batches(principal(), str(project_id), args["limit"],
+                                           args["offset"])
+    return page(batches, total, args["limit"], args["offset"])
+
+
 @blp.route("/projects/<uuid:project_id>/batches/<string:batch_id>")
 @blp.response(200, envelope(BatchSchema))
 def get_batch_status(project_id: UUID, batch_id: str) -> dict[str, Any]:
     """Progress of a batch: counts by status, `done` when nothing is queued or running."""
-    progress = driver().batch_progress(principal(), str(project_id), batch_id)
-    return ok({"batch_id": batch_id, "total": sum(progress.counts.values()),
-               **{status.value: count for status, count in progress.counts.items()},
-               "done": progress.done})
+    return ok(driver().batch_progress(principal(), str(project_id), batch_id))

@@ -186,6 +186,10 @@ class ProjectTx(IdempotencyRecords):
         """How many tasks are in each status, in the whole project or in one batch."""
 
     @abstractmethod
+    def batch_ids(self) -> list[str]:
+        """Every batch id that tasks of the project carry, in order of first use."""
+
+    @abstractmethod
     def recent_activity(self, since: float) -> RecentActivity:
         """Tasks completed and failed at or after `since`; completed tasks' lease time."""
 

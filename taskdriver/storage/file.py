@@ -215,6 +215,9 @@ class FileProjectTx(_ChangeLog, ProjectTx):
             counts[self.state.tasks[task_id].status] += 1
         return counts
 
+    def batch_ids(self) -> list[str]:
+        return list(self.state.batches)
+
     def recent_activity(self, since: float) -> RecentActivity:
         completed, duration_total = self.state.completions.since(since)
         failed, _ = self.state.failures.since(since)

@@ -239,6 +239,9 @@ class PostgresProjectTx(_Section, ProjectTx):
             counts[TaskStatus(status)] = int(count)
         return counts
 
+    def batch_ids(self) -> list[str]:
+        return [str(batch_id) for batch_id in self._all("batch_ids", project_id=self.project_id)]
+
     def recent_activity(self, since: float) -> RecentActivity:
         row = self._run("completed_since", project_id=self.project_id,
                         since=since).fetchone()

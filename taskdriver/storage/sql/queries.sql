@@ -147,6 +147,11 @@ SELECT status, count FROM td_task_counts WHERE project_id = %(project_id)s;
 SELECT status, count(*) FROM td_tasks
 WHERE project_id = %(project_id)s AND batch_id = %(batch_id)s GROUP BY status;
 
+-- name: batch_ids
+-- Every batch id of a project, in order of first use.
+SELECT batch_id FROM td_tasks WHERE project_id = %(project_id)s AND batch_id IS NOT NULL
+GROUP BY batch_id ORDER BY min(seq);
+
 -- name: completed_since
 -- Tasks completed at or after a moment, and the lease time they took in all.
 SELECT count(*), coalesce(sum(completed_at - coalesce(assigned_at, completed_at)), 0)

@@ -1,0 +1,177 @@
+"""The agent loop, as rq's and celery's workers have it: fetch, run, heartbeat, report.
+
+`Worker` is one agent name's loop; the policy comes in from outside: a `Handler` that does
+a task, a shared `Budget` of tasks, how long an empty queue is waited for, and two events a
+signal handler sets (stop taking tasks; abandon the running ones). `run_fleet` runs several
+workers at once, each under its own agent name, each with its own session.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .core import Client
+from .errors import ApiError
+from .types import Task
+
+MAX_POLL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What doing a task came to: completed with a result, or failed with an error."""
+
+    completed: bool
+    result: str | None = None
+    outputs: object = None
+    error: str | None = None
+    can_retry: bool = True
+
+
+Handler = Callable[[Task, str, threading.Event], Outcome]
+"""Does one task (as the named agent); should give up soon after the event is set."""
+
+
+@dataclass
+class Budget:
+    """How many tasks the whole fleet may still take (None: no limit)."""
+
+    remaining: int | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.remaining is None:
+                return True
+            if self.remaining <= 0:
+                return False
+            self.remaining -= 1
+            return True
+
+    def give_back(self) -> None:
+        with self.lock:
+            if self.remaining is not None:
+                self.remaining += 1
+
+
+@dataclass
+class Tally:
+    """What a fleet did, for the summary line."""
+
+    completed: int = 0
+    failed: int = 0
+    lost: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            setattr(self, what, getattr(self, what) + 1)
+
+
+@dataclass
+class Signals:
+    """Set by the signal handler: `stopping` takes no more tasks, `abandoning` ends the
+    running ones (they are failed with canRetry, so another agent does them)."""
+
+    stopping: threading.Event = field(default_factory=threading.Event)
+    abandoning: threading.Event = field(default_factory=threading.Event)
+
+
+class Worker:
+    """One agent name's loop over the queue."""
+
+    def __init__(self, client: Client, handler: Handler, *, budget: Budget, tally: Tally,
+                 signals: Signals, empty_wait: float | None,
+                 say: Callable[[str], None]) -> None:
+        self.client = client
+        self.agent = client.agent_name or ""
+        self.handler = handler
+        self.budget = budget
+        self.tally = tally
+        self.signals = signals
+        self.empty_wait = empty_wait
+        self.say = say
+
+    def run(self) -> None:
+        """Work until stopped, out of budget, or the queue stayed empty for `empty_wait`."""
+        idle_since = time.monotonic()
+        while not self.signals.stopping.is_set():
+            if not self.budget.take():
+                return
+            poll = MAX_POLL_SECONDS
+            if self.empty_wait is not None:
+                poll = min(poll, self.empty_wait - (time.monotonic() - idle_since))
+                if poll <= 0:
+                    self.budget.give_back()
+                    return
+            try:
+                task = self.client.next_task(wait_seconds=max(0.0, poll))
+            except ApiError as exc:
+                self.budget.give_back()
+                if exc.session_replaced:
+                    self.say(f"{self.agent}: stopping: {exc.message}")
+                    return
+                raise
+            if task is None:
+                self.budget.give_back()
+                continue
+            self._do(task)
+            idle_since = time.monotonic()
+
+    def _do(self, task: Task) -> None:
+        started = time.monotonic()
+        with self.client.keep_lease(task) as keeper:
+            outcome = self.handler(task, self.agent, self.signals.abandoning)
+        took = time.monotonic() - started
+        short = task["id"][:8]
+        try:
+            if outcome.completed:
+                self.client.complete_task(task["id"], outcome.result, outcome.outputs)
+                self.tally.count("completed")
+                self.say(f"done    {short} by {self.agent} in {took:.1f}s")
+            else:
+                after = self.client.fail_task(task["id"], outcome.error or "failed",
+                                              outcome.can_retry)
+                self.tally.count("failed")
+                fate = "will retry" if after["status"] == "queued" else "failed for good"
+                self.say(f"failed  {short} by {self.agent} in {took:.1f}s ({fate}): "
+                         f"{_one_line(outcome.error)}")
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            self.tally.count("lost")  # the lease lapsed and the task went to another agent
+            reason = keeper.error.message if keeper.error else exc.message
+            self.say(f"lost    {short} by {self.agent}: {reason}")
+
+
+def run_fleet(make_client: Callable[[str], Client], names: list[str], handler: Handler, *,
+              budget: Budget, signals: Signals, empty_wait: float | None,
+              say: Callable[[str], None]) -> tuple[Tally, list[BaseException]]:
+    """Run one Worker per agent name on its own thread; returns the tally and any error
+    that ended a worker (the others keep going)."""
+    tally = Tally()
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            Worker(make_client(name), handler, budget=budget, tally=tally, signals=signals,
+                   empty_wait=empty_wait, say=say).run()
+        except BaseException as exc:  # reported by the caller, once every worker is done
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(name,), name=name, daemon=True)
+               for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)  # short joins keep the main thread free to take signals
+    return tally, errors
+
+
+def _one_line(text: str | None) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
