@@ -40,6 +40,7 @@ BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
 RETRY_STATUSES = {429, 503}
 PAGE_SIZE = 1000
+PROJECT_PAGE_SIZE = 100  # the projects list pages by 100 at most
 
 
 class Client:
@@ -123,10 +124,11 @@ class Client:
         return Page(items=body["data"], total=pagination["total"],
                     limit=pagination["limit"], offset=pagination["offset"])
 
-    def _every(self, path: str, params: dict[str, Any]) -> Iterator[Any]:
+    def _every(self, path: str, params: dict[str, Any], page_size: int = PAGE_SIZE
+               ) -> Iterator[Any]:
         offset = 0
         while True:
-            page = self._page(path, {**params, "limit": PAGE_SIZE, "offset": offset})
+            page = self._page(path, {**params, "limit": page_size, "offset": offset})
             yield from page["items"]
             offset += len(page["items"])
             if not page["items"] or offset >= page["total"]:
@@ -166,6 +168,10 @@ class Client:
         return self._page("/api/projects", {"status": status, "limit": limit,
                                             "offset": offset})
 
+    def iter_projects(self, status: str = "active") -> Iterator[Project]:
+        """Every project with this status (`active`, `closed` or `all`), oldest first."""
+        return self._every("/api/projects", {"status": status}, PROJECT_PAGE_SIZE)
+
     def create_project(self, name: str, description: str = "", instructions: str = "",
                        config: dict[str, Any] | None = None,
                        idempotency_key: str | None = None) -> Project:
@@ -194,10 +200,9 @@ class Client:
         """A project's id from its id or its name (paths take ids only)."""
         if _is_uuid(reference):
             return reference
-        for status in ("active", "closed"):
-            for project in self._every("/api/projects", {"status": status}):
-                if project["name"] == reference:
-                    return str(project["id"])
+        for project in self.iter_projects("all"):
+            if project["name"] == reference:
+                return str(project["id"])
         raise ApiError(404, f"Project not found: {reference}")
 
     # -- task types -------------------------------------------------------------------------
@@ -281,6 +286,10 @@ class Client:
 
     def retry_task(self, task_id: str) -> Task:
         return cast(Task, self._data("POST", f"/api/tasks/{_path(task_id)}/retry"))
+
+    def iter_batches(self, project_id: str) -> Iterator[Batch]:
+        """Every batch of the project with its progress, in order of first use."""
+        return self._every(f"/api/projects/{self.project_id(project_id)}/batches", {})
 
     def batch_status(self, project_id: str, batch_id: str) -> Batch:
         return cast(Batch, self._data(

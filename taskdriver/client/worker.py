@@ -126,25 +126,25 @@ class Worker:
         with self.client.keep_lease(task) as keeper:
             outcome = self.handler(task, self.agent, self.signals.abandoning)
         took = time.monotonic() - started
-        short = task["id"][:8]
+        task_id = task["id"]
         try:
             if outcome.completed:
                 self.client.complete_task(task["id"], outcome.result, outcome.outputs)
                 self.tally.count("completed")
-                self.say(f"done    {short} by {self.agent} in {took:.1f}s")
+                self.say(f"done    {task_id} by {self.agent} in {took:.1f}s")
             else:
                 after = self.client.fail_task(task["id"], outcome.error or "failed",
                                               outcome.can_retry)
                 self.tally.count("failed")
                 fate = "will retry" if after["status"] == "queued" else "failed for good"
-                self.say(f"failed  {short} by {self.agent} in {took:.1f}s ({fate}): "
+                self.say(f"failed  {task_id} by {self.agent} in {took:.1f}s ({fate}): "
                          f"{_one_line(outcome.error)}")
         except ApiError as exc:
             if exc.status != 409:
                 raise
             self.tally.count("lost")  # the lease lapsed and the task went to another agent
             reason = keeper.error.message if keeper.error else exc.message
-            self.say(f"lost    {short} by {self.agent}: {reason}")
+            self.say(f"lost    {task_id} by {self.agent}: {reason}")
 
 
 def run_fleet(make_client: Callable[[str], Client], names: list[str], handler: Handler, *,

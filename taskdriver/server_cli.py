@@ -1,4 +1,5 @@
-"""`flask --app taskdriver taskdriver …`: operator commands and the lease reaper."""
+"""`flask --app taskdriver taskdriver …`: the operator's server-side commands (reaper, migrations,
+tokens), run where the data is. The client-side `taskdriver` command is `console/`."""
 
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""`taskdriver export`: every matching task, page by page, as JSON lines or CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import IO, Any
+
+import click
+from tqdm import tqdm
+
+from ..client.types import Task
+from . import Connection
+
+COLUMNS = ("id", "status", "typeId", "batchId", "variables", "result", "outputs", "error",
+           "agent", "retryCount", "createdAt", "assignedAt", "completedAt", "updatedAt")
+JSON_CELLS = {"variables", "result", "outputs"}
+
+
+def _row(task: Task) -> dict[str, Any]:
+    """The exported fields of a task; `agent` is whoever worked on it last."""
+    attempts = task["attempts"]
+    agent = task["assignedTo"] or (attempts[-1]["agentName"] if attempts else None)
+    fields: dict[str, Any] = dict(task)
+    fields["agent"] = agent
+    return {column: fields.get(column) for column in COLUMNS}
+
+
+def _csv_cell(column: str, value: Any) -> Any:
+    if column in JSON_CELLS and value is not None and not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
+
+
+@click.command("export")
+@click.option("--project", "-p", required=True, help="Project id or name.")
+@click.option("--status", "-s", type=click.Choice(["queued", "running", "completed",
+                                                   "failed"]), default=None)
+@click.option("--batch", "-b", default=None, help="Only this batchId.")
+@click.option("--type", "-t", "task_type", default=None, help="Task type id or name.")
+@click.option("--format", "-f", "output_format", type=click.Choice(["jsonl", "csv"]),
+              default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.File("w"), default="-",
+              help="Write here instead of stdout.")
+@click.pass_obj
+def command(connection: Connection, project: str, status: str | None, batch: str | None,
+            task_type: str | None, output_format: str, output: IO[str]) -> None:
+    """Stream every matching task (id, status, variables, result, outputs, error, agent,
+    times) to stdout or a file, oldest first; CSV has one header row, with variables,
+    result and outputs as JSON cells."""
+    client = connection.operator()
+    project_id = client.project_id(project)
+    type_id = client.task_type_id(project_id, task_type) if task_type else None
+    total = client.list_tasks(project_id, status=status, batch_id=batch, type_id=type_id,
+                              limit=1)["total"]
+    writer = csv.DictWriter(output, fieldnames=COLUMNS) if output_format == "csv" else None
+    if writer is not None:
+        writer.writeheader()
+    written = 0
+    with tqdm(total=total, unit=" tasks", disable=not sys.stderr.isatty(),
+              file=sys.stderr) as progress:
+        for task in client.iter_tasks(project_id, status=status, batch_id=batch,
+                                      type_id=type_id):
+            row = _row(task)
+            if writer is not None:
+                writer.writerow({k: _csv_cell(k, v) for k, v in row.items()})
+            else:
+                output.write(json.dumps(row, ensure_ascii=False) + "\n")
+            written += 1
+            progress.update()
+    output.flush()
+    click.echo(f"exported {written} tasks", err=True)

@@ -1,0 +1,63 @@
+"""`taskdriver status`: queue depth, working agents, the last hour, batches in progress."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+
+from ..client import Client
+from . import Connection
+
+
+def _seconds_left(moment: str | None) -> float:
+    if not moment:
+        return 0.0
+    then = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return (then - datetime.now(timezone.utc)).total_seconds()
+
+
+def _report(client: Client, project_id: str) -> list[str]:
+    stats = client.project_stats(project_id)
+    counts = stats["project"]["stats"]
+    recent = stats["recentActivity"]
+    lines = [f"{stats['project']['name']} ({project_id})",
+             f"  tasks: {counts['queuedTasks']} queued, {counts['runningTasks']} running, "
+             f"{counts['completedTasks']} completed, {counts['failedTasks']} failed "
+             f"({counts['totalTasks']} in all)",
+             f"  last hour: {recent['tasksCompletedLastHour']} completed, "
+             f"{recent['tasksFailedLastHour']} failed, average "
+             f"{recent['averageTaskDuration']:.1f}s per task"]
+    agents = client.active_agents(project_id)
+    lines.append(f"  agents working: {len(agents)}")
+    for lease in agents:
+        left = _seconds_left(lease["leaseExpiresAt"])
+        lines.append(f"    {lease['agentName']:<24} task {lease['taskId']}  lease "
+                     f"{left:5.0f}s left")
+    batches = [batch for batch in client.iter_batches(project_id) if not batch["done"]]
+    lines.append(f"  batches in progress: {len(batches)}")
+    for batch in batches:
+        lines.append(f"    {batch['batchId']:<24} {batch['completed']}/{batch['total']} "
+                     f"completed, {batch['queued']} queued, {batch['running']} running, "
+                     f"{batch['failed']} failed")
+    return lines
+
+
+@click.command("status")
+@click.option("--project", "-p", default=None, help="Project id or name (default: all "
+                                                    "active projects).")
+@click.pass_obj
+def command(connection: Connection, project: str | None) -> None:
+    """Print each project's queue depth by status, agents at work with the time left on
+    their leases, completions and failures in the last hour, and batches in progress."""
+    client = connection.operator()
+    if project is not None:
+        project_ids = [client.project_id(project)]
+    else:
+        project_ids = [p["id"] for p in client.iter_projects("active")]
+    if not project_ids:
+        click.echo("no active projects")
+    for number, project_id in enumerate(project_ids):
+        if number:
+            click.echo("")
+        click.echo("\n".join(_report(client, project_id)))

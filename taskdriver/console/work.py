@@ -1,0 +1,144 @@
+"""`taskdriver work`: the ready-made agent. Each task's instructions go to a command's stdin;
+its stdout is the result, its failure (stderr's tail) the error."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+import click
+
+from ..client.types import Task
+from ..client.worker import Budget, Outcome, Signals, run_fleet
+from . import Connection
+
+STDERR_TAIL_BYTES = 4000
+POLL_SECONDS = 0.2
+
+
+def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
+    """A handler that runs `argv` for each task (see the command's help for the contract)."""
+
+    def handle(task: Task, agent: str, abandoning: threading.Event) -> Outcome:
+        env = {**os.environ,
+               "TASKDRIVER_TASK_ID": task["id"],
+               "TASKDRIVER_PROJECT_ID": task["projectId"],
+               "TASKDRIVER_TYPE_ID": task["typeId"] or "",
+               "TASKDRIVER_BATCH_ID": task["batchId"] or "",
+               "TASKDRIVER_AGENT_NAME": agent,
+               "TASKDRIVER_ATTEMPT": str(len(task["attempts"])),
+               "TASKDRIVER_VARIABLES": json.dumps(task["variables"])}
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, env=env)
+        except OSError as exc:
+            return Outcome(False, error=f"cannot run {argv[0]}: {exc.strerror}",
+                           can_retry=False)
+        feed: bytes | None = task["instructions"].encode()
+        while True:
+            try:
+                out, err = process.communicate(feed, timeout=POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                feed = None  # already being written; communicate() carries on with it
+                if abandoning.is_set():
+                    process.terminate()
+                    process.communicate()
+                    return Outcome(False, error="interrupted: the worker was stopped",
+                                   can_retry=True)
+        stdout = out.decode(errors="replace")
+        if process.returncode == 0:
+            return Outcome(True, result=stdout, outputs=_json_object(stdout))
+        tail = err[-STDERR_TAIL_BYTES:].decode(errors="replace").strip()
+        return Outcome(False, error=tail or f"exit code {process.returncode}",
+                       can_retry=process.returncode not in permanent_codes)
+
+    return handle
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """Stdout as outputs when it is exactly one JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _agent_names(agent: str, concurrency: int) -> list[str]:
+    return [agent] if concurrency == 1 else [f"{agent}-{i}" for i in range(1, concurrency + 1)]
+
+
+def _install_signal_handlers(signals: Signals) -> None:
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        if signals.stopping.is_set():
+            click.echo("second signal: abandoning running tasks (they go back to the queue)",
+                       err=True)
+            signals.abandoning.set()
+        else:
+            click.echo("stopping: no new tasks; running ones finish (signal again to "
+                       "abandon them)", err=True)
+            signals.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+@click.command("work", context_settings={"ignore_unknown_options": True})
+@click.option("--project", "-p", required=True, help="Project id or name.")
+@click.option("--agent", "-a", required=True, help="Agent name (NAME-1 … NAME-N with "
+                                                   "--concurrency N).")
+@click.option("--concurrency", "-c", default=1, show_default=True,
+              type=click.IntRange(1, 256), help="Tasks run at once, each its own agent.")
+@click.option("--max-tasks", type=click.IntRange(1), default=None,
+              help="Stop after this many tasks (all agents together).")
+@click.option("--wait", "empty_wait", type=click.FloatRange(0), default=None,
+              help="Stop when the queue stays empty this many seconds (default: never).")
+@click.option("--permanent-exit-codes", default="", metavar="CODES",
+              help="Comma list of exit codes that fail a task for good (no retry).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def command(connection: Connection, project: str, agent: str, concurrency: int,
+            max_tasks: int | None, empty_wait: float | None, permanent_exit_codes: str,
+            command: tuple[str, ...]) -> None:
+    """Lease tasks and run COMMAND for each: the task's instructions on stdin, and
+    TASKDRIVER_TASK_ID, TASKDRIVER_PROJECT_ID, TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID,
+    TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT and TASKDRIVER_VARIABLES (JSON) in its
+    environment. Exit 0 completes the task with stdout as its result (and as its outputs
+    too when stdout is one JSON object); any other exit fails it with the tail of stderr,
+    to be retried unless the code is in --permanent-exit-codes. The lease is kept alive
+    while COMMAND runs. SIGINT/SIGTERM: take no more tasks and let running ones finish; a
+    second signal stops them and gives them back to the queue.
+
+    Example: taskdriver work -p audits -a claude -c 4 --wait 60 -- claude -p
+    """
+    argv = [part for part in command if part != "--"] or list(command)
+    try:
+        permanent = {int(code) for code in permanent_exit_codes.split(",") if code.strip()}
+    except ValueError:
+        raise click.BadParameter("must be a comma list of integers",
+                                 param_hint="--permanent-exit-codes") from None
+    signals = Signals()
+    _install_signal_handlers(signals)
+    names = _agent_names(agent, concurrency)
+    click.echo(f"working {project} as {', '.join(names)}: {' '.join(argv)}", err=True)
+    started = time.monotonic()
+    tally, errors = run_fleet(lambda name: connection.agent(project, name), names,
+                              run_command(argv, permanent), budget=Budget(max_tasks),
+                              signals=signals, empty_wait=empty_wait,
+                              say=lambda line: click.echo(line, err=True))
+    took = time.monotonic() - started
+    click.echo(f"worked {tally.completed + tally.failed + tally.lost} tasks in {took:.1f}s: "
+               f"{tally.completed} completed, {tally.failed} failed, {tally.lost} lost",
+               err=True)
+    for error in errors:
+        click.echo(f"Error: {error}", err=True)
+    if errors:
+        sys.exit(1)
