@@ -1,0 +1,52 @@
+"""`taskdriver new-project` and `taskdriver new-type`: set up a queue from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from . import Connection
+
+
+@click.command("new-project")
+@click.argument("name")
+@click.option("--description", default="", help="What the project is for.")
+@click.option("--instructions", default="", help="What every agent should know.")
+@click.option("--lease-minutes", type=float, default=None,
+              help="Default lease length of its tasks (minutes).")
+@click.option("--max-retries", type=int, default=None,
+              help="Default retries of its tasks.")
+@click.pass_obj
+def new_project(connection: Connection, name: str, description: str, instructions: str,
+                lease_minutes: float | None, max_retries: int | None) -> None:
+    """Create a project (an operator token is needed) and print it as JSON."""
+    config = {key: value for key, value in (("defaultLeaseDurationMinutes", lease_minutes),
+                                            ("defaultMaxRetries", max_retries))
+              if value is not None}
+    project = connection.operator().create_project(name, description, instructions,
+                                                   config or None)
+    click.echo(json.dumps(project, indent=2))
+
+
+@click.command("new-type")
+@click.option("--project", "-p", required=True, help="Project id or name.")
+@click.argument("name")
+@click.option("--template", default=None,
+              help="Prompt template with {{variables}}; tasks then give the variables.")
+@click.option("--duplicates", type=click.Choice(["allow", "ignore", "fail"]), default=None,
+              help="What a task with the same variables as another does.")
+@click.option("--lease-minutes", type=float, default=None)
+@click.option("--max-retries", type=int, default=None)
+@click.pass_obj
+def new_type(connection: Connection, project: str, name: str, template: str | None,
+             duplicates: str | None, lease_minutes: float | None,
+             max_retries: int | None) -> None:
+    """Create a task type in a project and print it as JSON."""
+    fields: dict[str, Any] = {key: value for key, value in (("template", template),
+                                            ("duplicateHandling", duplicates),
+                                            ("leaseDurationMinutes", lease_minutes),
+                                            ("maxRetries", max_retries)) if value is not None}
+    task_type = connection.operator().create_task_type(project, name, **fields)
+    click.echo(json.dumps(task_type, indent=2))
