@@ -40,9 +40,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 bind = os.environ.get("TASKDRIVER_BIND", "127.0.0.1:3000")
 workers = int(os.environ.get("TASKDRIVER_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "gthread"
 # Each waiting agent holds one thread: workers x threads agents can long-poll at once.
+# TASKDRIVER_THREADS=1 gives plain sync workers (for comparison; no long polls then).
 threads = int(os.environ.get("TASKDRIVER_THREADS", 32))
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = 30  # a request stuck this long is killed and its worker replaced
 graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
 keepalive = 2

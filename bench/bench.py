@@ -202,6 +202,36 @@ def cold_complete(root: Path, env: dict[str, str], project_counts: tuple[int, ..
     return figures
 
 
+def worker_classes(root: Path, env: dict[str, str], agents: int, cycles: int, workers: int,
+                   repeat: int) -> dict[str, float]:
+    """8-agent cycles on sync workers vs threaded (gthread) ones, runs alternating between
+    two servers started alike, so the ratio compares figures taken side by side."""
+    settings = {"sync": "1", "gthread": os.environ.get("TASKDRIVER_THREADS", "32")}
+    servers, projects = {}, {}
+    try:
+        for name, threads in settings.items():
+            servers[name] = LiveServer(root / f"threads-{name}", workers=workers,
+                                       TASKDRIVER_THREADS=threads, **env).start()
+            projects[name] = operator(servers[name], "POST", "/api/projects", json={
+                "name": f"threads-{name}",
+                "config": {"defaultLeaseDurationMinutes": 30}})["data"]
+            bulk_load(servers[name], projects[name]["id"], 1000)
+        rates: dict[str, list[float]] = {name: [] for name in settings}
+        for run in range(repeat):
+            for name, server in servers.items():
+                bulk_load(server, projects[name]["id"], cycles)
+                rates[name].append(_timed_cycles(server, projects[name]["name"], agents,
+                                                 cycles, run)["cycles_per_s"])
+    finally:
+        for server in servers.values():
+            server.stop()
+    figures = {name: statistics.median(values) for name, values in rates.items()}
+    figures["ratio"] = figures["gthread"] / figures["sync"]
+    print(f"agent cycle, {agents} agents: sync workers {figures['sync']:.0f} cycles/s, "
+          f"threaded {figures['gthread']:.0f} cycles/s ({figures['ratio']:.2f}x)", flush=True)
+    return figures
+
+
 def _peak_rss(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -260,6 +290,8 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
               f"{results['cold_start']['worker_rss_mb']:.0f} MB", flush=True)
         results["cold_complete_ms"] = cold_complete(
             root, env, owner_projects, OWNER_TASKS_PER_PROJECT, max(3, repeat))
+        results["worker_classes"] = worker_classes(root, env, max(agent_counts), cycles,
+                                                   workers, repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     low, high = str(min(depths)), str(max(depths))
@@ -285,6 +317,11 @@ def table(results: dict) -> str:
     lines.append(f"| cold start, {cold['tasks']:,} tasks | first answer "
                  f"{cold['first_request_s']:.2f} s; worker RSS {cold['worker_rss_mb']:.0f} MB "
                  f"(peak {cold['worker_peak_rss_mb']:.0f} MB) |")
+    if "worker_classes" in results:
+        classes = results["worker_classes"]
+        lines.append(f"| agent cycle, depth 1,000, sync vs threaded workers | "
+                     f"{classes['sync']:,.0f} vs {classes['gthread']:,.0f} cycles/s "
+                     f"({classes['ratio']:.2f}x) |")
     for count, ms in results.get("cold_complete_ms", {}).items():
         lines.append(f"| first complete on a cold worker, {int(count)} project(s) of "
                      f"{OWNER_TASKS_PER_PROJECT:,} tasks | {ms:.0f} ms |")
