@@ -20,7 +20,7 @@ from pathlib import Path
 from .access import require_project
 from .config import ConfigError, Settings
 from .errors import Forbidden, NotFound, Unauthenticated
-from .models import OPERATOR, Principal, Role, Session, new_id
+from .models import OPERATOR, SESSION_REPLACED_MESSAGE, Principal, Role, Session, new_id
 from .storage import Storage
 
 TOKEN_BYTES = 32
@@ -100,9 +100,16 @@ class Authenticator:
         log.warning("%s %s (mode 0600; only its hash is stored)", action, path)
         return path
 
-    def login(self, agent_name: str, project_ref: str, agent_key: str | None
-              ) -> tuple[Session, str]:
-        """Open a session for an agent name in one project; returns it with its token."""
+    def login(self, agent_name: str, project_ref: str, agent_key: str | None,
+              resume_existing: bool = False, allow_multiple_sessions: bool = False
+              ) -> tuple[Session, str, bool]:
+        """Open (or resume) an agent's session in one project: (session, token, resumed).
+
+        By default a login ends the agent's other sessions in the project, so two processes
+        under one name never both hold its lease. `allow_multiple_sessions` keeps them;
+        `resume_existing` continues the agent's live session (same id, expiry extended)
+        under a fresh token, since only token hashes are stored.
+        """
         expected = self.settings.agent_key
         if expected is not None and not hmac.compare_digest(
                 (agent_key or "").encode(), expected.encode()):
@@ -113,11 +120,24 @@ class Authenticator:
             project = tx.find_project(project_ref)
             if project is None:
                 raise NotFound("Project not found")
+            mine = sorted((s for s in tx.sessions()
+                           if s.project_id == project.id and s.agent_name == agent_name
+                           and s.live and s.expires_at > now),
+                          key=lambda s: s.last_activity, reverse=True)
+            if resume_existing and mine:
+                session = replace(mine[0], token_hash=hash_token(token), last_activity=now,
+                                  expires_at=max(mine[0].expires_at,
+                                                 now + self.settings.session_ttl))
+                tx.put_session(session)
+                return session, token, True
+            if not allow_multiple_sessions:
+                for earlier in mine:
+                    tx.put_session(replace(earlier, replaced_at=now))
             session = Session(id=new_id(), token_hash=hash_token(token),
                               agent_name=agent_name, project_id=project.id, created_at=now,
                               expires_at=now + self.settings.session_ttl, last_activity=now)
             tx.put_session(session)
-        return session, token
+        return session, token, False
 
     def authenticate(self, token: str | None) -> Principal:
         """The principal behind a bearer token; slides an agent session's expiry."""
@@ -134,12 +154,16 @@ class Authenticator:
             session = tx.session_by_token_hash(token_hash)
         if session is None:
             raise Unauthenticated("Invalid or expired token")
+        if not session.live:
+            raise Unauthenticated(SESSION_REPLACED_MESSAGE.format(agent=session.agent_name))
         if session.expires_at > now and now - session.last_activity < self.touch_interval:
             return Principal(Role.AGENT, session)  # the common case: no write at all
         with self.storage.global_tx() as tx:
             session = tx.session_by_token_hash(token_hash)
             if session is None:
                 raise Unauthenticated("Invalid or expired token")
+            if not session.live:  # replaced since the read above
+                raise Unauthenticated(SESSION_REPLACED_MESSAGE.format(agent=session.agent_name))
             if session.expires_at <= now:
                 tx.delete_session(session.id)
                 raise Unauthenticated("Invalid or expired token")
@@ -182,4 +206,4 @@ class Authenticator:
         """Sessions that have not expired."""
         now = self.now()
         with self.storage.global_tx(write=False) as tx:
-            return sum(1 for s in tx.sessions() if s.expires_at > now)
+            return sum(1 for s in tx.sessions() if s.live and s.expires_at > now)

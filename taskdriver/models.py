@@ -149,7 +149,11 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """An agent's login. Only the SHA-256 of its bearer token is ever stored."""
+    """An agent's login. Only the SHA-256 of its bearer token is ever stored.
+
+    `replaced_at`: when a newer login under the same agent name ended it. The record is
+    kept until it expires, so its token is refused with that reason rather than as unknown.
+    """
 
     id: str
     token_hash: str
@@ -158,6 +162,16 @@ class Session:
     created_at: float
     expires_at: float
     last_activity: float
+    replaced_at: float | None = None
+
+    @property
+    def live(self) -> bool:
+        """Not ended by a newer login (expiry is a matter of time; see `Authenticator`)."""
+        return self.replaced_at is None
+
+
+SESSION_REPLACED_MESSAGE = ("A newer login for agent {agent} ended this session; log in "
+                            "again with resumeExisting or allowMultipleSessions to share it")
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,3 +240,23 @@ def test_the_lease_keeper_extends_while_work_runs(server: LiveServer, operator: 
     assert keeper.error is None
     done = agent.complete_task(task["id"], "kept")
     assert done["status"] == "completed" and len(done["attempts"]) == 1
+
+
+def test_a_second_work_under_the_same_name_takes_over(server: LiveServer, operator: Client
+                                                      ) -> None:
+    operator.create_project("takeover")
+    first = start(server, "work", "-p", "takeover", "-a", "same", "--", "cat")
+    time.sleep(3)  # the first logs in and long-polls (for up to 30 s)
+    second = start(server, "work", "-p", "takeover", "-a", "same", "--wait", "2", "--",
+                   "cat")
+    _, second_err = second.communicate(timeout=90)
+    assert second.returncode == 0, second_err
+    try:  # its next request, after its long poll, is refused: it stops by itself
+        _, first_err = first.communicate(timeout=90)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.communicate()
+    assert first.returncode == 0, first_err
+    assert "another process took over this agent name" in first_err
+    assert "newer login for agent same ended this session" in first_err

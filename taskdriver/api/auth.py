@@ -38,10 +38,12 @@ def _session_body(caller: Principal) -> dict[str, Any]:
 @blp.doc(security=[])
 def login(args: dict[str, Any]) -> dict[str, Any]:
     """Open an agent session in one project (by project id or name)."""
-    session, token = services().authenticator.login(
-        args["agent_name"], args["project_id"], args.get("agent_key"))
+    session, token, resumed = services().authenticator.login(
+        args["agent_name"], args["project_id"], args.get("agent_key"),
+        args["resume_existing"], args["allow_multiple_sessions"])
     return ok({"session_id": session.id, "token": token, "expires_at": session.expires_at,
-               "agent_name": session.agent_name, "project_id": session.project_id})
+               "agent_name": session.agent_name, "project_id": session.project_id,
+               "resumed": resumed})
 
 
 @blp.route("/logout", methods=["POST"])

@@ -13,6 +13,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .. import access
 from ..errors import FieldError
 from ..logs import LOGGER_NAME, access_fields
 from .context import principal
@@ -23,6 +24,14 @@ access_log = logging.getLogger(f"{LOGGER_NAME}.access")
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PUBLIC_API_ENDPOINTS = {"auth.login", *UNLIMITED_API_ENDPOINTS}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+# What only operators may do, by route: an agent asking is refused (403) before its body is
+# even looked at, so a bad body never hides the refusal. The service checks it again.
+OPERATOR_ONLY = {
+    ("projects.ProjectsView", "POST"): "create projects",
+    ("projects.ProjectView", "PUT"): "update projects",
+    ("projects.ProjectView", "DELETE"): "delete projects",
+    ("tasks.retry_task", "POST"): "retry failed tasks",
+}
 MAX_BODY_DEPTH = 64
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -42,7 +51,10 @@ def _check_request() -> None:
     if request.url_rule is None or request.method == "OPTIONS":
         return  # unknown route or method (the 404/405 handler answers), or a CORS preflight
     if request.path.startswith("/api/") and request.endpoint not in PUBLIC_API_ENDPOINTS:
-        principal()  # 401 before any validation of the request itself
+        caller = principal()  # 401 before any validation of the request itself
+        action = OPERATOR_ONLY.get((request.endpoint or "", request.method))
+        if action is not None:
+            access.require_admin(caller, action)  # 403 before it too
     if request.method in BODY_METHODS:
         _check_json_body()
 

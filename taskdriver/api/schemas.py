@@ -68,6 +68,15 @@ class JsonNumber(fields.Float):
         return super()._validated(value)
 
 
+class JsonBool(fields.Bool):
+    """A body boolean: JSON true or false only ("yes", 1 and "true" are refused)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 def _minutes(**kwargs: Any) -> fields.Float:
     return JsonNumber(validate=MINUTES, allow_nan=False, **kwargs)
 
@@ -99,6 +108,14 @@ class LoginArgs(Schema):
                             validate=validate.Length(min=1, max=100),
                             metadata={"description": "The project's id, or its name"})
     agent_key = fields.Str(data_key="agentKey", validate=validate.Length(max=1000))
+    resume_existing = JsonBool(
+        data_key="resumeExisting", load_default=False,
+        metadata={"description": "Continue this agent's live session (same sessionId, "
+                                 "expiry extended, a fresh token) instead of a new one"})
+    allow_multiple_sessions = JsonBool(
+        data_key="allowMultipleSessions", load_default=False,
+        metadata={"description": "Keep this agent's other sessions; by default a login "
+                                 "ends them (their tokens get 401 at once)"})
 
 
 class ExtendSessionArgs(Schema):
@@ -329,6 +346,7 @@ class SessionSchema(Schema):
 
 
 class LoginSchema(Schema):
+    resumed = fields.Bool(metadata={"description": "Whether an existing session continues"})
     session_id = fields.Str(data_key="sessionId")
     token = fields.Str()
     expires_at = Timestamp(data_key="expiresAt")

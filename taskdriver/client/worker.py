@@ -96,7 +96,17 @@ class Worker:
         self.say = say
 
     def run(self) -> None:
-        """Work until stopped, out of budget, or the queue stayed empty for `empty_wait`."""
+        """Work until stopped, out of budget, or the queue stayed empty for `empty_wait`;
+        a newer login under this agent's name (another `work`) ends it with a line."""
+        try:
+            self._loop()
+        except ApiError as exc:
+            if not exc.session_replaced:
+                raise
+            self.say(f"{self.agent}: stopping, another process took over this agent name: "
+                     f"{exc.message}")
+
+    def _loop(self) -> None:
         idle_since = time.monotonic()
         while not self.signals.stopping.is_set():
             if not self.budget.take():
@@ -109,11 +119,8 @@ class Worker:
                     return
             try:
                 task = self.client.next_task(wait_seconds=max(0.0, poll))
-            except ApiError as exc:
+            except ApiError:
                 self.budget.give_back()
-                if exc.session_replaced:
-                    self.say(f"{self.agent}: stopping: {exc.message}")
-                    return
                 raise
             if task is None:
                 self.budget.give_back()

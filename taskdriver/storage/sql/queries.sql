@@ -43,7 +43,8 @@ SELECT data FROM td_sessions WHERE token_hash = %(token_hash)s;
 -- Create or replace a session.
 INSERT INTO td_sessions (id, token_hash, project_id, expires_at, data)
 VALUES (%(id)s, %(token_hash)s, %(project_id)s, %(expires_at)s, %(data)s)
-ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at, data = EXCLUDED.data;
+ON CONFLICT (id) DO UPDATE
+    SET token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at, data = EXCLUDED.data;
 
 -- name: delete_session
 -- Delete a session.
