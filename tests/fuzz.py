@@ -28,6 +28,12 @@ from soak import operator  # noqa: E402
 # what only a rule can (no NUL or lone surrogate in text, instructions required without a
 # template, variables matching the type), so such "valid" bodies rightly get 422.
 CHECKS = ("--checks", "all", "--exclude-checks", "positive_data_acceptance")
+# For the short run inside `make test`: negative_data_rejection too. Now and then it sends a
+# text of lone surrogates that happen to pair up; it counts each half as a character, JSON
+# parsers count the pair as one, so a text at the length limit looks "too long but
+# accepted". `make fuzz` keeps the check (and integer coercion is tested directly).
+STABLE_CHECKS = ("--checks", "all", "--exclude-checks",
+                 "positive_data_acceptance,negative_data_rejection")
 # Deleting the pinned project would turn every later case into a 404: it runs last, alone.
 PROJECT_DELETE = "DELETE /api/projects/{projectId}"
 
@@ -46,7 +52,7 @@ def seed(server: LiveServer) -> dict[str, str]:
             "taskId": tasks[0]["id"], "batchId": "b1", "agentName": "fuzz-agent"}
 
 
-def run_fuzz(root: Path, examples: int) -> tuple[int, str]:
+def run_fuzz(root: Path, examples: int, checks: tuple[str, ...] = CHECKS) -> tuple[int, str]:
     """Fuzz a fresh server; returns (generated cases, schemathesis output)."""
     server = LiveServer(root / "data", workers=2, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN).start()
     try:
@@ -58,7 +64,7 @@ def run_fuzz(root: Path, examples: int) -> tuple[int, str]:
         for selection in ("--exclude-name", "--include-name"):
             result = subprocess.run(
                 [str(BIN / "schemathesis"), "--config-file", str(config), "run",
-                 f"{server.url}/api/openapi.json", *CHECKS, selection,
+                 f"{server.url}/api/openapi.json", *checks, selection,
                  PROJECT_DELETE, "--max-examples", str(examples), "--seed", "20261129",
                  "--no-color"], capture_output=True, text=True, timeout=1800)
             output += result.stdout + result.stderr
