@@ -1,6 +1,6 @@
 """The `taskdriver` command: a client of a running TaskDriver server, over HTTP only.
 
-    taskdriver [--url URL] [--token TOKEN] new-project|new-type|submit|work|status|export …
+    taskdriver [--url URL] [--token TOKEN] new-project|new-type|submit|work|status|export|mcp …
 
 Connection from `--url`/`--token` or TASKDRIVER_URL/TASKDRIVER_TOKEN; an agent identity from
 `--project` and `--agent` (and TASKDRIVER_AGENT_KEY when the server asks for one). Machine
@@ -59,10 +59,10 @@ def main(ctx: click.Context, url: str, token: str | None, agent_key: str | None)
 
 
 def _register() -> None:
-    from . import create, export, status, submit, work
+    from . import create, export, mcp, status, submit, work
 
     for command in (create.new_project, create.new_type, submit.command, work.command,
-                    status.command, export.command):
+                    status.command, export.command, mcp.command):
         main.add_command(command)
 
 
