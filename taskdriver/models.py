@@ -294,6 +294,16 @@ class AgentLease:
 
 
 @dataclass(frozen=True, slots=True)
+class Throughput:
+    """Completions and failures per interval, oldest interval first."""
+
+    start: float
+    bucket_seconds: float
+    completed: list[int]
+    failed: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Reaped:
     """What reaping expired leases did: tasks reclaimed, agents whose lease lapsed."""
 

@@ -110,6 +110,17 @@ def in_progress(counts: dict[TaskStatus, int]) -> bool:
     return bool(counts[TaskStatus.QUEUED] or counts[TaskStatus.RUNNING])
 
 
+def histogram(times: list[float], start: float, bucket_seconds: float, buckets: int
+              ) -> list[int]:
+    """How many of `times` fall in each of `buckets` intervals from `start`."""
+    counts = [0] * buckets
+    for moment in times:
+        index = int((moment - start) // bucket_seconds)
+        if 0 <= index < buckets:
+            counts[index] += 1
+    return counts
+
+
 def average_duration(completed: int, duration_total: float) -> float:
     """Mean seconds from assignment to completion; 0 when nothing completed."""
     return round(duration_total / completed, 3) if completed else 0.0

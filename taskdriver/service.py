@@ -9,6 +9,7 @@ project's section, so the times on a project's records follow the order of its c
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -38,6 +39,7 @@ from .models import (
     TaskSpec,
     TaskStatus,
     TaskType,
+    Throughput,
     new_id,
     new_id_within,
 )
@@ -412,6 +414,33 @@ class TaskDriver:
                 counts = tx.status_counts(batch_id)
                 progress.append(BatchProgress(batch_id, counts, not rules.in_progress(counts)))
         return progress, len(batch_ids)
+
+    def throughput(self, principal: Principal, project_id: str, hours: float,
+                   bucket_minutes: float) -> Throughput:
+        """Completions and failures per `bucket_minutes` over the last `hours` (chart data)."""
+        project = self._project(principal, project_id)
+        bucket = bucket_minutes * rules.SECONDS_PER_MINUTE
+        buckets = max(1, int(hours * 3600 / bucket))
+        with self.storage.project_tx(project.id, write=False) as tx:
+            now = self.now()
+            start = now - buckets * bucket
+            completed, failed = tx.outcome_times(start)
+        return Throughput(start, bucket, rules.histogram(completed, start, bucket, buckets),
+                          rules.histogram(failed, start, bucket, buckets))
+
+    def retry_failed(self, principal: Principal, project_id: str,
+                     batch_id: str | None = None, type_id: str | None = None) -> int:
+        """Send every failed task of the project (of a batch, of a type) back to the queue
+        with a fresh retry budget; returns how many went."""
+        access.require_admin(principal, "retry failed tasks")
+        project = self._project(principal, project_id)
+        wanted = TaskFilter(status=TaskStatus.FAILED, batch_id=batch_id, type_id=type_id)
+        with self.storage.project_tx(project.id) as tx:
+            now = self.now()
+            failed, _ = tx.list_tasks(wanted, limit=sys.maxsize, offset=0)
+            for task in failed:
+                tx.put_task(rules.retry(task, now))
+        return len(failed)
 
     def batch_progress(self, principal: Principal, project_id: str, batch_id: str
                        ) -> BatchProgress:

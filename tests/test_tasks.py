@@ -220,3 +220,42 @@ def test_batches_are_listed_with_their_progress(api: Api, project: dict) -> None
     assert body["pagination"] == {"total": 2, "limit": 100, "offset": 0}
     one = api.get(f"/api/projects/{project['id']}/batches?limit=1&offset=1").get_json()
     assert [b["batchId"] for b in one["data"]] == ["b2"]
+
+
+def test_failed_tasks_are_retried_in_bulk_by_batch_and_by_type(api: Api, project: dict
+                                                               ) -> None:
+    pid = project["id"]
+    api.put(f"/api/projects/{pid}", {"config": {"defaultMaxRetries": 0}})
+    kind = api.task_type(pid, "kind")
+    api.post(f"/api/projects/{pid}/tasks/bulk", {"batchId": "b1", "tasks": [
+        {"instructions": "x"}, {"instructions": "y"}]})
+    api.post(f"/api/projects/{pid}/tasks/bulk", {"batchId": "b2", "tasks": [
+        {"typeId": kind["id"], "instructions": "z"}]})
+    for _ in range(3):
+        task = api.next_task("w", pid).get_json()["data"]["task"]
+        api.post(f"/api/tasks/{task['id']}/fail", {"agentName": "w", "error": "boom"})
+    path = f"/api/projects/{pid}/tasks/retry"
+    assert api.post(path, {"batchId": "b1"}).get_json()["data"] == {"retried": 2}
+    assert api.post(path, {"typeId": kind["id"]}).get_json()["data"] == {"retried": 1}
+    assert api.post(path).get_json()["data"] == {"retried": 0}
+    counts = api.get(f"/api/projects/{pid}").get_json()["data"]["stats"]
+    assert counts["queuedTasks"] == 3 and counts["failedTasks"] == 0
+    agent = api.login("w2", pid)
+    refused = agent.post(path, {"batchId": "b1"})
+    assert refused.status_code == 403
+
+
+def test_throughput_counts_outcomes_per_interval(app, api: Api, project: dict, clock) -> None:
+    pid = project["id"]
+    for outcome in ("complete", "fail", "complete"):
+        api.task(pid)
+        task = api.next_task("w", pid).get_json()["data"]["task"]
+        body = {"agentName": "w"} if outcome == "complete" else {
+            "agentName": "w", "error": "x", "canRetry": False}
+        api.post(f"/api/tasks/{task['id']}/{outcome}", body)
+        clock.advance(1800)
+    from taskdriver.extension import services
+    from taskdriver.models import OPERATOR
+    with app.app_context():
+        chart = services().driver.throughput(OPERATOR, pid, hours=2, bucket_minutes=30)
+    assert chart.completed == [0, 1, 0, 1] and chart.failed == [0, 0, 1, 0]

@@ -31,6 +31,7 @@ OPERATOR_ONLY = {
     ("projects.ProjectView", "PUT"): "update projects",
     ("projects.ProjectView", "DELETE"): "delete projects",
     ("tasks.retry_task", "POST"): "retry failed tasks",
+    ("tasks.retry_failed_tasks", "POST"): "retry failed tasks",
 }
 MAX_BODY_DEPTH = 64
 SECURITY_HEADERS = {

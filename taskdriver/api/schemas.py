@@ -191,6 +191,17 @@ class TaskArgs(TaskUpdateArgs):
     type_id = fields.UUID(data_key="typeId", allow_none=True)
 
 
+class RetryFailedArgs(Schema):
+    batch_id = fields.Str(data_key="batchId", validate=validate.Length(min=1, max=200),
+                          metadata={"description": "Only this batch's failed tasks"})
+    type_id = fields.UUID(data_key="typeId",
+                          metadata={"description": "Only this task type's failed tasks"})
+
+
+class RetriedSchema(Schema):
+    retried = fields.Int()
+
+
 class BulkTaskArgs(Schema):
     tasks = fields.List(fields.Dict(), required=True,
                         validate=validate.Length(min=1, max=1000),

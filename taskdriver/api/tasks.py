@@ -19,6 +19,8 @@ from .schemas import (
     BulkResultSchema,
     BulkTaskArgs,
     DeletedSchema,
+    RetriedSchema,
+    RetryFailedArgs,
     TaskArgs,
     TaskListArgs,
     TaskSchema,
@@ -107,6 +109,18 @@ class TaskView(MethodView):
         """Delete a task that is not running."""
         driver().delete_task(principal(), str(task_id))
         return ok({"id": str(task_id), "deleted": True})
+
+
+@blp.route("/projects/<uuid:project_id>/tasks/retry", methods=["POST"])
+@blp.arguments(RetryFailedArgs, required=False)
+@blp.response(200, envelope(RetriedSchema))
+def retry_failed_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
+    """Requeue every failed task of the project (or of a batch or type) with a fresh retry
+    budget (operators only)."""
+    type_id = args.get("type_id")
+    retried = driver().retry_failed(principal(), str(project_id), args.get("batch_id"),
+                                    str(type_id) if type_id else None)
+    return ok({"retried": retried})
 
 
 @blp.route("/tasks/<uuid:task_id>/retry", methods=["POST"])

@@ -193,6 +193,11 @@ class ProjectTx(IdempotencyRecords):
     def recent_activity(self, since: float) -> RecentActivity:
         """Tasks completed and failed at or after `since`; completed tasks' lease time."""
 
+    @abstractmethod
+    def outcome_times(self, since: float) -> tuple[list[float], list[float]]:
+        """When tasks completed, and when tasks became failed, at or after `since` (at most
+        24 hours back), each list in time order."""
+
 
 class ChangeWatch(ABC):
     """Notice of changes to one project's tasks, for a request waiting for work.

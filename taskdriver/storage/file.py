@@ -223,6 +223,10 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         failed, _ = self.state.failures.since(since)
         return RecentActivity(completed, failed, duration_total)
 
+    def outcome_times(self, since: float) -> tuple[list[float], list[float]]:
+        return (self.state.completions.times_since(since),
+                self.state.failures.times_since(since))
+
 
 WATCH_POLL_SECONDS = 0.1  # how often a waiter looks for other processes' commits
 

@@ -239,6 +239,12 @@ class PostgresProjectTx(_Section, ProjectTx):
             counts[TaskStatus(status)] = int(count)
         return counts
 
+    def outcome_times(self, since: float) -> tuple[list[float], list[float]]:
+        return ([float(t) for t in self._all("completion_times", project_id=self.project_id,
+                                             since=since)],
+                [float(t) for t in self._all("failure_times", project_id=self.project_id,
+                                             since=since)])
+
     def batch_ids(self) -> list[str]:
         return [str(batch_id) for batch_id in self._all("batch_ids", project_id=self.project_id)]
 

@@ -41,11 +41,15 @@ def apply_idempotency(records: dict[str, IdempotencyRecord], key: str,
         records[key] = record
 
 
+HISTORY_SECONDS = 24 * 3600.0  # how far back stats and charts may look
+
+
 class EventWindow:
     """Timestamped values appended roughly in time order; sums over a recent window.
 
-    Keeps a running total so a window's sum is one subtraction, and forgets everything
-    before the last window asked about (stats only ever look back from now).
+    Keeps a running total so a window's sum is one subtraction, and forgets what is more
+    than HISTORY_SECONDS older than the windows asked about (stats and charts only ever
+    look back from now, and never further than that).
     """
 
     __slots__ = ("_times", "_totals", "_sorted")
@@ -73,14 +77,24 @@ class EventWindow:
 
     def since(self, start: float) -> tuple[int, float]:
         """How many events happened at or after `start`, and the sum of their values."""
+        self._forget_before(start - HISTORY_SECONDS)
+        first = bisect_left(self._times, start)
+        base = self._totals[first - 1] if first else 0.0
+        return len(self._times) - first, (self._totals[-1] - base if self._totals else 0.0)
+
+    def times_since(self, start: float) -> list[float]:
+        """The moments of the events at or after `start`, in time order."""
+        self._forget_before(start - HISTORY_SECONDS)
+        return self._times[bisect_left(self._times, start):]
+
+    def _forget_before(self, moment: float) -> None:
         if not self._sorted:
             self._sort()
-        first = bisect_left(self._times, start)
+        first = bisect_left(self._times, moment)
         if first:
             base = self._totals[first - 1]
             del self._times[:first]
             self._totals = [total - base for total in self._totals[first:]]
-        return len(self._times), (self._totals[-1] if self._totals else 0.0)
 
 
 class ProjectState:

@@ -159,6 +159,18 @@ SELECT count(*), coalesce(sum(completed_at - coalesce(assigned_at, completed_at)
 FROM td_tasks
 WHERE project_id = %(project_id)s AND status = 'completed' AND completed_at >= %(since)s;
 
+-- name: completion_times
+-- When tasks completed, at or after a moment, oldest first.
+SELECT completed_at FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'completed' AND completed_at >= %(since)s
+ORDER BY completed_at;
+
+-- name: failure_times
+-- When tasks became failed, at or after a moment, oldest first.
+SELECT updated_at FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'failed' AND updated_at >= %(since)s
+ORDER BY updated_at;
+
 -- name: failed_since
 -- Tasks that became failed at or after a moment.
 SELECT count(*) FROM td_tasks
