@@ -27,7 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None,
     """
     from flask import Flask
 
-    from . import api, logs, server_cli
+    from . import api, dashboard, logs, server_cli
     from .auth import Authenticator
     from .config import Settings
     from .extension import EXTENSION, Services
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None,
         driver.events = metrics.events
         app.extensions[EXTENSION] = Services(driver, authenticator, metrics)
         api.init_app(app)
+        dashboard.init_app(app)
         server_cli.init_app(app)
     except BaseException:
         storage.close()  # a refused start leaves no file or connection open

