@@ -60,7 +60,12 @@ def command(connection: Connection, project: str, task_type: str | None, batch: 
     type_id = client.task_type_id(project_id, task_type) if task_type else None
     created = duplicates = 0
     refused: list[tuple[int, str]] = []
-    with tqdm(unit=" tasks", disable=not sys.stderr.isatty(), file=sys.stderr) as progress:
+    total = None
+    if source.seekable():  # a file: count its lines first, so the bar shows how far along
+        total = sum(1 for line in source if line.strip())
+        source.seek(0)
+    with tqdm(total=total, unit=" tasks", disable=not sys.stderr.isatty(),
+              file=sys.stderr) as progress:
         for chunk in _chunks(_items(source), BULK_SIZE):
             sendable = []
             for number, body in chunk:
