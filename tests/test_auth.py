@@ -54,7 +54,8 @@ def test_login_by_project_name_or_id_and_session_info(api: Api, project: dict) -
                                            {"agentName": "agent-1", "projectId": reference})
         assert response.status_code == 200
         data = response.get_json()["data"]
-        assert set(data) == {"sessionId", "token", "expiresAt", "agentName", "projectId"}
+        assert set(data) == {"sessionId", "token", "expiresAt", "agentName", "projectId",
+                             "resumed"}
         assert data["projectId"] == project["id"] and data["agentName"] == "agent-1"
         assert len(data["token"]) >= 43  # 32 random bytes, base64url
         session = api.as_token(data["token"]).get("/api/auth/session").get_json()["data"]
