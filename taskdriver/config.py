@@ -20,6 +20,7 @@ RATE_LIMIT_FILE = "rate-limits.sqlite3"
 DEFAULT_CORS_ORIGINS = "*"
 DEFAULT_TRUSTED_PROXIES = 0
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_LONG_POLL_MAX_SECONDS = 30
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"0", "false", "no", "off"}
@@ -68,6 +69,7 @@ class Settings:
     fsync: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     secret_key: str | None = None
+    long_poll_max_seconds: int = DEFAULT_LONG_POLL_MAX_SECONDS
 
     @property
     def rate_limit_enabled(self) -> bool:
@@ -107,6 +109,9 @@ class Settings:
             kwargs["session_ttl"] = _parse_int("TASKDRIVER_SESSION_TTL", str(raw), 1)
         if (raw := get("TRUSTED_PROXIES")) not in (None, ""):
             kwargs["trusted_proxies"] = _parse_int("TASKDRIVER_TRUSTED_PROXIES", str(raw), 0)
+        if (raw := get("LONG_POLL_MAX_SECONDS")) not in (None, ""):
+            kwargs["long_poll_max_seconds"] = _parse_int("TASKDRIVER_LONG_POLL_MAX_SECONDS",
+                                                         str(raw), 0)
         if (raw := get("MAX_BODY_BYTES")) not in (None, ""):
             kwargs["max_body_bytes"] = _parse_int("TASKDRIVER_MAX_BODY_BYTES", str(raw), 1)
         if (raw := get("FSYNC")) not in (None, ""):

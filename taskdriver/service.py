@@ -483,6 +483,8 @@ class TaskDriver:
                 raise FieldError("projectId", "projectId is required with an operator token")
             project_ref = principal.session.project_id
         project = self._project(principal, project_ref, by_name=True, for_new_work=True)
+        # The operator may cap waits below what agents ask (say, for a proxy's idle timeout).
+        wait_seconds = min(wait_seconds, self.settings.long_poll_max_seconds)
         deadline = time.monotonic() + wait_seconds
         watch = self.storage.watch(project.id) if wait_seconds > 0 else None
         while True:

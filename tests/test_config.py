@@ -46,3 +46,11 @@ def test_unusable_values_are_refused_by_name(name: str, value: str) -> None:
 def test_a_mistyped_override_is_refused() -> None:
     with pytest.raises(ConfigError, match="TASKDRIVER_FSNYC"):
         Settings.from_env({"TASKDRIVER_FSNYC": "false"})
+
+
+def test_long_poll_cap_is_a_setting() -> None:
+    assert Settings.from_mapping({}).long_poll_max_seconds == 30
+    assert Settings.from_mapping({"TASKDRIVER_LONG_POLL_MAX_SECONDS": "5"}
+                                 ).long_poll_max_seconds == 5
+    with pytest.raises(ConfigError):
+        Settings.from_mapping({"TASKDRIVER_LONG_POLL_MAX_SECONDS": "-1"})
