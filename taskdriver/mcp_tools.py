@@ -108,11 +108,17 @@ def build_server(client: Client) -> MCPServer:
                          variables: list[str] | None = None,
                          duplicateHandling: Literal["allow", "ignore", "fail"] | None = None,
                          maxRetries: int | None = None,
-                         leaseDurationMinutes: float | None = None) -> dict[str, Any]:
-        """Create a task type: a prompt template with {{variables}} and its queue rules."""
+                         leaseDurationMinutes: float | None = None,
+                         priority: int | None = None, retryDelaySeconds: float | None = None,
+                         retryBackoff: Literal["fixed", "exponential"] | None = None,
+                         maxRetryDelaySeconds: float | None = None) -> dict[str, Any]:
+        """Create a task type: a prompt template with {{variables}} and its queue rules
+        (default priority of its tasks; wait before a retry, fixed or doubling, capped)."""
         fields = _fields(template=template, variables=variables,
                          duplicateHandling=duplicateHandling, maxRetries=maxRetries,
-                         leaseDurationMinutes=leaseDurationMinutes)
+                         leaseDurationMinutes=leaseDurationMinutes, priority=priority,
+                         retryDelaySeconds=retryDelaySeconds, retryBackoff=retryBackoff,
+                         maxRetryDelaySeconds=maxRetryDelaySeconds)
         return dict(_checked(lambda: client.create_task_type(projectId, name, **fields)))
 
     @server.tool()
@@ -144,19 +150,24 @@ def build_server(client: Client) -> MCPServer:
     def create_task(projectId: str, type: str | None = None, instructions: str | None = None,
                     description: str | None = None,
                     variables: dict[str, str] | str | None = None,
-                    batchId: str | None = None) -> dict[str, Any]:
-        """Create one task; with a template type give its variables, else instructions."""
+                    batchId: str | None = None, priority: int | None = None,
+                    delaySeconds: float | None = None, runAfter: str | None = None
+                    ) -> dict[str, Any]:
+        """Create one task; with a template type give its variables, else instructions.
+        priority: higher first; delaySeconds or runAfter (RFC 3339): not before then."""
         type_id = _checked(lambda: client.task_type_id(projectId, type)) if type else None
         values = _json_argument(variables, "variables") if variables is not None else None
         return dict(_checked(lambda: client.create_task(
             projectId, instructions=instructions, type_id=type_id, variables=values,
-            batch_id=batchId, description=description)))
+            batch_id=batchId, description=description, priority=priority,
+            delay_seconds=delaySeconds, run_after=runAfter)))
 
     @server.tool()
     def create_tasks_bulk(projectId: str, tasks: list[dict[str, Any]] | str,
                           batchId: str | None = None) -> dict[str, Any]:
         """Create up to 1,000 tasks at once: each {typeId?, instructions?, variables?,
-        batchId?, description?}; each is created or refused on its own."""
+        batchId?, description?, priority?, delaySeconds? or runAfter?}; each is created
+        or refused on its own."""
         items = _json_argument(tasks, "tasks")
         if not isinstance(items, list):
             raise ToolError("tasks must be a list of task objects")
@@ -188,6 +199,14 @@ def build_server(client: Client) -> MCPServer:
     def retry_task(taskId: str) -> dict[str, Any]:
         """Send a failed task back to the queue with a fresh retry budget (operators only)."""
         return dict(_checked(lambda: client.retry_task(taskId)))
+
+    @server.tool()
+    def retry_failed_tasks(projectId: str, batchId: str | None = None,
+                           type: str | None = None) -> dict[str, Any]:
+        """Send every failed task of a project (of a batch, of a type) back to the queue
+        with a fresh retry budget (operators only)."""
+        type_id = _checked(lambda: client.task_type_id(projectId, type)) if type else None
+        return {"retried": _checked(lambda: client.retry_failed(projectId, batchId, type_id))}
 
     # -- the queue ------------------------------------------------------------------------------
 

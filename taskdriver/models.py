@@ -19,6 +19,9 @@ MIN_MINUTES = 0.05
 MAX_MINUTES = 1440.0
 MAX_RETRIES_LIMIT = 100
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600.0
+MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
+MAX_DELAY_SECONDS = 365 * 24 * 3600
+DEFAULT_MAX_RETRY_DELAY_SECONDS = 3600.0
 OWNER_PREFIX_LENGTH = 8  # hex digits of a project's id that its records' ids start with
 
 
@@ -66,6 +69,13 @@ class DuplicateHandling(str, Enum):
     FAIL = "fail"
 
 
+class RetryBackoff(str, Enum):
+    """How the wait before a retry grows: the same each time, or doubling each time."""
+
+    FIXED = "fixed"
+    EXPONENTIAL = "exponential"
+
+
 class Role(str, Enum):
     ADMIN = "admin"
     AGENT = "agent"
@@ -106,6 +116,10 @@ class TaskType:
     lease_duration_minutes: float | None
     created_at: float
     updated_at: float
+    priority: int = 0  # its tasks' default
+    retry_delay_seconds: float = 0.0  # 0: a failed task is due again at once
+    retry_backoff: RetryBackoff = RetryBackoff.EXPONENTIAL
+    max_retry_delay_seconds: float = DEFAULT_MAX_RETRY_DELAY_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +159,8 @@ class Task:
     completed_at: float | None = None
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     description: str | None = None  # for people; agents work from the instructions
+    priority: int = 0  # higher first; within a priority, lower `seq` first
+    run_after: float | None = None  # not handed out before this moment (None: due)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +270,7 @@ class ProjectStats:
     active_agents: int
     recent: RecentActivity
     average_task_duration: float
+    delayed_tasks: int  # queued, not yet due
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +291,9 @@ class TaskSpec:
     variables: dict[str, str] | None = None
     batch_id: str | None = None
     description: str | None = None
+    priority: int | None = None  # None: the task type's
+    run_after: float | None = None
+    delay_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

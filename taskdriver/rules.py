@@ -18,6 +18,7 @@ from .models import (
     Idempotency,
     IdempotencyRecord,
     Project,
+    RetryBackoff,
     Task,
     TaskStatus,
     TaskType,
@@ -94,6 +95,38 @@ def max_retries(task_type: TaskType | None, project: Project) -> int:
     return project.config.default_max_retries
 
 
+def is_due(task: Task, now: float) -> bool:
+    """Whether a queued task may be handed out now (its `run_after` has come)."""
+    return task.run_after is None or task.run_after <= now
+
+
+def start_moment(run_after: float | None, delay_seconds: float | None, now: float
+                 ) -> float | None:
+    """When a new task comes due: at `run_after`, or `delay_seconds` from now; None (due at
+    once) when that moment is not in the future."""
+    moment = run_after if run_after is not None else (
+        now + delay_seconds if delay_seconds else None)
+    return moment if moment is not None and moment > now else None
+
+
+def priority_of(task_type: TaskType | None, asked: int | None) -> int:
+    """A new task's priority: the one asked for, else its type's, else 0."""
+    if asked is not None:
+        return asked
+    return task_type.priority if task_type is not None else 0
+
+
+def retry_delay(task_type: TaskType | None, retry_count: int) -> float:
+    """How long a task waits before its `retry_count`-th retry: the type's delay, fixed or
+    doubling from the first retry (delay × 2^(retry_count − 1)), capped."""
+    if task_type is None or task_type.retry_delay_seconds <= 0:
+        return 0.0
+    delay = task_type.retry_delay_seconds
+    if task_type.retry_backoff is RetryBackoff.EXPONENTIAL:
+        delay *= 2 ** max(0, retry_count - 1)
+    return min(delay, task_type.max_retry_delay_seconds)
+
+
 def lease_expired(task: Task, now: float) -> bool:
     """Whether a running task's lease has run out."""
     return (task.status is TaskStatus.RUNNING and task.lease_expires_at is not None
@@ -133,6 +166,7 @@ def claim(task: Task, agent_name: str, minutes: float, now: float) -> Task:
     attempt = Attempt(id=new_id(), agent_name=agent_name, started_at=now)
     return replace(task, status=TaskStatus.RUNNING, assigned_to=agent_name, assigned_at=now,
                    lease_expires_at=now + minutes * SECONDS_PER_MINUTE, updated_at=now,
+                   run_after=None,
                    attempts=task.attempts + (attempt,))
 
 
@@ -150,13 +184,17 @@ def _close_attempt(task: Task, status: AttemptStatus, now: float, result: Any = 
 
 
 def _release(task: Task, attempt_status: AttemptStatus, error: str, can_retry: bool,
-             now: float) -> Task:
-    """End the running attempt unsuccessfully: requeue if the budget allows, else fail."""
+             now: float, task_type: TaskType | None) -> Task:
+    """End the running attempt unsuccessfully: requeue if the budget allows (due again after
+    the type's retry delay), else fail."""
     released = replace(task, assigned_to=None, assigned_at=None, lease_expires_at=None,
                        error=error, updated_at=now,
                        attempts=_close_attempt(task, attempt_status, now, error=error))
     if can_retry and has_retries_left(task):
-        return replace(released, status=TaskStatus.QUEUED, retry_count=task.retry_count + 1)
+        retries = task.retry_count + 1
+        delay = retry_delay(task_type, retries)
+        return replace(released, status=TaskStatus.QUEUED, retry_count=retries,
+                       run_after=now + delay if delay > 0 else None)
     return replace(released, status=TaskStatus.FAILED)
 
 
@@ -171,17 +209,19 @@ def complete(task: Task, agent_name: str, result: Any, outputs: Any, now: float)
                    attempts=_close_attempt(task, AttemptStatus.COMPLETED, now, result=result))
 
 
-def fail(task: Task, agent_name: str, error: str, can_retry: bool, now: float) -> Task:
+def fail(task: Task, agent_name: str, error: str, can_retry: bool, now: float,
+         task_type: TaskType | None = None) -> Task:
     """Record a failure reported by the lease holder, with its retry decision."""
     _require_holder(task, agent_name)
-    return _release(task, AttemptStatus.FAILED, error, can_retry, now)
+    return _release(task, AttemptStatus.FAILED, error, can_retry, now, task_type)
 
 
-def expire(task: Task, now: float) -> Task:
-    """Reclaim an expired lease: a `timeout` attempt that spends one retry like a failure."""
+def expire(task: Task, now: float, task_type: TaskType | None = None) -> Task:
+    """Reclaim an expired lease: a `timeout` attempt that spends one retry like a failure
+    (and waits the same retry delay)."""
     minutes_late = (now - (task.lease_expires_at or now)) / SECONDS_PER_MINUTE
     error = f"Lease held by {task.assigned_to} expired ({minutes_late:.1f} min ago)"
-    return _release(task, AttemptStatus.TIMEOUT, error, True, now)
+    return _release(task, AttemptStatus.TIMEOUT, error, True, now, task_type)
 
 
 def extend_lease(task: Task, agent_name: str, minutes: float, now: float) -> Task:
@@ -195,7 +235,8 @@ def retry(task: Task, now: float) -> Task:
     """Give a failed task back to the queue with a fresh retry budget (operator action)."""
     if task.status is not TaskStatus.FAILED:
         raise Conflict(f"Only failed tasks can be retried; task is {task.status.value}")
-    return replace(task, status=TaskStatus.QUEUED, retry_count=0, updated_at=now)
+    return replace(task, status=TaskStatus.QUEUED, retry_count=0, updated_at=now,
+                   run_after=None)
 
 
 def idempotent_outcome(record: IdempotencyRecord | None, request: Idempotency,

@@ -34,6 +34,7 @@ from .models import (
     ProjectStatus,
     ProjectView,
     Reaped,
+    RetryBackoff,
     Task,
     TaskFilter,
     TaskSpec,
@@ -48,6 +49,8 @@ from .storage.base import IdempotencyRecords
 from .templates import duplicate_key, placeholders
 
 RECENT_WINDOW_SECONDS = 3600.0
+# Task type fields taken as given (defaults in `models.TaskType`); retry_backoff converted.
+QUEUE_FIELDS = ("priority", "retry_delay_seconds", "max_retry_delay_seconds")
 
 
 class TaskDriver:
@@ -175,10 +178,12 @@ class TaskDriver:
             agents = {t.assigned_to for t in tx.running_tasks()
                       if not rules.lease_expired(t, now)}
             recent = tx.recent_activity(now - RECENT_WINDOW_SECONDS)
+            delayed = tx.delayed_count(now)
         return ProjectStats(ProjectView(project, counts), counts[TaskStatus.QUEUED],
                             len(agents), recent,
                             rules.average_duration(recent.completed,
-                                                   recent.completed_duration_total))
+                                                   recent.completed_duration_total),
+                            delayed)
 
     # -- task types ------------------------------------------------------------------------
 
@@ -210,7 +215,10 @@ class TaskDriver:
             max_retries=fields.get("max_retries", project.config.default_max_retries),
             lease_duration_minutes=fields.get(
                 "lease_duration_minutes", project.config.default_lease_duration_minutes),
-            created_at=now, updated_at=now)
+            created_at=now, updated_at=now,
+            **{name: value for name, value in fields.items() if name in QUEUE_FIELDS})
+        if "retry_backoff" in fields:
+            task_type = replace(task_type, retry_backoff=RetryBackoff(fields["retry_backoff"]))
         rules.check_placeholders_declared(task_type)
         with self.storage.project_tx(project.id) as tx:
             earlier = _earlier_outcome(tx, idempotency, now)
@@ -245,6 +253,8 @@ class TaskDriver:
                     [*task_type.variables, *placeholders(fields["template"])]))
             if "duplicate_handling" in fields:
                 fields["duplicate_handling"] = DuplicateHandling(fields["duplicate_handling"])
+            if "retry_backoff" in fields:
+                fields["retry_backoff"] = RetryBackoff(fields["retry_backoff"])
             _refuse_taken_name("task type", task_type.name, fields.get("name"),
                                tx.task_type_by_name)
             task_type = replace(task_type, **fields, updated_at=self.now())
@@ -293,6 +303,8 @@ class TaskDriver:
         task = Task(id=new_id_within(project.id), project_id=project.id, seq=tx.next_seq(),
                     type_id=spec.type_id, instructions=instructions, variables=variables,
                     batch_id=spec.batch_id, description=spec.description,
+                    priority=rules.priority_of(task_type, spec.priority),
+                    run_after=rules.start_moment(spec.run_after, spec.delay_seconds, now),
                     status=TaskStatus.QUEUED,
                     max_retries=rules.max_retries(task_type, project),
                     created_at=now, updated_at=now, duplicate_key=key)
@@ -371,6 +383,8 @@ class TaskDriver:
             for name in ("batch_id", "description"):
                 if name in given:
                     fields[name] = getattr(spec, name)
+            if spec.priority is not None:
+                fields["priority"] = spec.priority
             if spec.variables is not None:
                 fields["variables"] = spec.variables
                 fields["instructions"] = rules.instructions_for(task_type, spec.variables,
@@ -457,7 +471,7 @@ class TaskDriver:
     def _reap(tx: ProjectTx, now: float) -> tuple[Reaped, list[Task]]:
         """Expire every lapsed lease; returns the counts and the tasks as they are now."""
         expired = [t for t in tx.running_tasks() if rules.lease_expired(t, now)]
-        reclaimed = [rules.expire(task, now) for task in expired]
+        reclaimed = [rules.expire(task, now, _type_of(tx, task)) for task in expired]
         for task in reclaimed:
             tx.put_task(task)
         return Reaped(len(expired), len({t.assigned_to for t in expired})), reclaimed
@@ -509,25 +523,30 @@ class TaskDriver:
             if held is not None and not rules.lease_expired(held, now):
                 return held, None
             _, reclaimed = self._reap(tx, now)
-            task = tx.oldest_queued()
+            task = tx.next_due(now)
             leased = None
             if task is not None:
-                task_type = tx.get_task_type(task.type_id) if task.type_id else None
-                leased = rules.claim(task, acting, rules.lease_minutes(task_type, project), now)
+                minutes = rules.lease_minutes(_type_of(tx, task), project)
+                leased = rules.claim(task, acting, minutes, now)
                 tx.put_task(leased)
             due_at = min((t.lease_expires_at for t in tx.running_tasks()
                           if t.lease_expires_at is not None), default=None)
+            waiting_until = tx.next_run_after(now)
+            if waiting_until is not None:
+                due_at = min(due_at or waiting_until, waiting_until)
         self._report_reaped(project.id, reclaimed)
         return leased, due_at
 
     def peek(self, principal: Principal, project_id: str) -> int:
-        """How many tasks could be leased now (queued, plus expired leases to reclaim)."""
+        """How many tasks could be leased now: queued and due, plus expired leases that
+        will be reclaimed into the queue (and due at once, with no retry delay)."""
         project = self._project(principal, project_id)
         with self.storage.project_tx(project.id, write=False) as tx:
             now = self.now()
             expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
-                          and rules.has_retries_left(t))
-            return tx.status_counts()[TaskStatus.QUEUED] + expired
+                          and rules.has_retries_left(t)
+                          and rules.retry_delay(_type_of(tx, t), t.retry_count + 1) == 0)
+            return tx.status_counts()[TaskStatus.QUEUED] - tx.delayed_count(now) + expired
 
     def agents(self, principal: Principal, project_id: str) -> list[AgentLease]:
         project = self._project(principal, project_id)
@@ -537,12 +556,13 @@ class TaskDriver:
                     if not rules.lease_expired(t, now)]
 
     def _settle(self, principal: Principal, task_id: str, agent_name: str | None,
-                outcome: Callable[[Task, str, float], Task]) -> Task:
+                outcome: Callable[[Task, str, float, TaskType | None], Task]) -> Task:
+        """Apply a lease holder's outcome (with the task's type, for its retry delay)."""
         project = self._locate_task(principal, task_id)
         with self.storage.project_tx(project.id) as tx:
             task = self._task_in(tx, task_id)
             acting = access.acting_agent(principal, agent_name, fallback=task.assigned_to)
-            settled = outcome(task, acting, self.now())
+            settled = outcome(task, acting, self.now(), _type_of(tx, task))
             if settled is not task:
                 tx.put_task(settled)
         if settled is not task and settled.status is not task.status:
@@ -552,17 +572,17 @@ class TaskDriver:
     def complete_task(self, principal: Principal, task_id: str, agent_name: str | None,
                       result: Any, outputs: Any) -> Task:
         return self._settle(principal, task_id, agent_name,
-                            lambda t, a, now: rules.complete(t, a, result, outputs, now))
+                            lambda t, a, now, _: rules.complete(t, a, result, outputs, now))
 
     def fail_task(self, principal: Principal, task_id: str, agent_name: str | None,
                   error: str, can_retry: bool) -> Task:
         return self._settle(principal, task_id, agent_name,
-                            lambda t, a, now: rules.fail(t, a, error, can_retry, now))
+                            lambda t, a, now, kind: rules.fail(t, a, error, can_retry, now, kind))
 
     def extend_lease(self, principal: Principal, task_id: str, agent_name: str | None,
                      minutes: float) -> Task:
         return self._settle(principal, task_id, agent_name,
-                            lambda t, a, now: rules.extend_lease(t, a, minutes, now))
+                            lambda t, a, now, _: rules.extend_lease(t, a, minutes, now))
 
     def reap_project(self, principal: Principal, project_id: str) -> Reaped:
         """Reclaim one project's expired leases now (the `cleanup-leases` route)."""
@@ -592,6 +612,10 @@ class TaskDriver:
             tasks += counts.tasks
             agents += counts.agents
         return Reaped(tasks, agents)
+
+
+def _type_of(tx: ProjectTx, task: Task) -> TaskType | None:
+    return tx.get_task_type(task.type_id) if task.type_id else None
 
 
 def _earlier_outcome(tx: IdempotencyRecords, request: Idempotency | None, now: float

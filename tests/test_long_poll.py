@@ -153,3 +153,14 @@ def test_a_long_poll_is_one_request_for_the_rate_limit(tmp_path: Path) -> None:
                               timeout=30)
         assert int(first.headers["X-RateLimit-Remaining"]) == \
             int(second.headers["X-RateLimit-Remaining"]) + 1
+
+
+def test_a_long_poll_wakes_when_a_delayed_task_comes_due(tmp_path: Path, backend: str
+                                                         ) -> None:
+    with hosts(tmp_path, backend) as (server,):
+        project = operator(server, "POST", "/api/projects", json={"name": "later"})["data"]
+        task = operator(server, "POST", f"/api/projects/{project['id']}/tasks",
+                        json={"instructions": "x", "delaySeconds": 3})["data"]
+        elapsed, body = long_poll(server, project["id"], "w", 20)
+        assert body["data"]["task"]["id"] == task["id"]
+        assert 2.5 <= elapsed < 8

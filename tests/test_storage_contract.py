@@ -129,7 +129,8 @@ def test_lookups_return_none_and_project_tx_raises_not_found(storage: Storage) -
         assert ptx.get_task(new_id()) is None
         assert ptx.get_task_type(new_id()) is None
         assert ptx.task_type_by_name("none") is None
-        assert ptx.oldest_queued() is None
+        assert ptx.next_due(NOW) is None
+        assert ptx.delayed_count(NOW) == 0 and ptx.next_run_after(NOW) is None
         assert ptx.task_held_by("nobody") is None
         assert ptx.find_duplicate("no-key") is None
     assert storage.project_of_task(new_id()) is None
@@ -177,11 +178,11 @@ def test_the_queue_indexes_follow_every_put(storage: Storage) -> None:
                                 batch_id="b" if i % 2 else None))
             ptx.put_task(tasks[-1])
     with storage.project_tx(project.id) as ptx:
-        assert ptx.oldest_queued() == tasks[0]
+        assert ptx.next_due(NOW) == tasks[0]
         leased = replace(tasks[0], status=TaskStatus.RUNNING, assigned_to="agent",
                          assigned_at=NOW)
         ptx.put_task(leased)
-        assert ptx.oldest_queued() == tasks[1]
+        assert ptx.next_due(NOW) == tasks[1]
         assert ptx.running_tasks() == [leased]
         assert ptx.task_held_by("agent") == leased
         assert ptx.find_duplicate("k") == leased
@@ -195,6 +196,29 @@ def test_the_queue_indexes_follow_every_put(storage: Storage) -> None:
         counts = ptx.status_counts()
         assert counts[TaskStatus.QUEUED] == 3 and counts[TaskStatus.FAILED] == 1
         assert ptx.status_counts("b")[TaskStatus.QUEUED] == 2
+
+
+def test_next_due_takes_priority_then_age_and_waits_for_run_after(storage: Storage
+                                                                  ) -> None:
+    project = stored_project(storage)
+    with storage.project_tx(project.id) as ptx:
+        old_low = a_task(project, 1)
+        waiting_high = a_task(project, 2, priority=9, run_after=NOW + 100)
+        young_high = a_task(project, 3, priority=5)
+        old_high = a_task(project, 0, priority=5)
+        for task in (old_low, waiting_high, young_high, old_high):
+            ptx.put_task(task)
+    with storage.project_tx(project.id) as ptx:
+        assert ptx.next_due(NOW) == old_high
+        assert ptx.delayed_count(NOW) == 1 and ptx.next_run_after(NOW) == NOW + 100
+        assert ptx.next_due(NOW + 100) == waiting_high  # its moment came
+        assert ptx.delayed_count(NOW + 100) == 0 and ptx.next_run_after(NOW + 100) is None
+        ptx.put_task(replace(old_high, status=TaskStatus.RUNNING, assigned_to="a"))
+        ptx.put_task(replace(waiting_high, priority=-1))  # lowered, still waiting
+    with storage.project_tx(project.id, write=False) as ptx:
+        assert ptx.next_due(NOW) == young_high
+        assert ptx.delayed_count(NOW) == 1
+        assert ptx.next_due(NOW + 100) == young_high  # due now, but lower than young_high
 
 
 def test_recent_activity_counts_outcomes_since_a_moment(storage: Storage) -> None:

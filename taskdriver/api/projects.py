@@ -74,6 +74,7 @@ def get_project_stats(project_id: UUID) -> dict[str, Any]:
         "project": {"id": project.id, "name": project.name,
                     "stats": stats_of(stats.view.counts)},
         "queue_depth": stats.queue_depth,
+        "delayed_tasks": stats.delayed_tasks,
         "active_agents": stats.active_agents,
         "recent_activity": {
             "tasks_completed_last_hour": recent.completed,

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from flask import g, has_app_context
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..models import (
+    MAX_DELAY_SECONDS,
     MAX_MINUTES,
+    MAX_PRIORITY,
     MAX_RETRIES_LIMIT,
     MIN_MINUTES,
+    MIN_PRIORITY,
     AttemptStatus,
     DuplicateHandling,
     ProjectStatus,
+    RetryBackoff,
     TaskStatus,
 )
 from ..templates import VARIABLE_NAME
@@ -44,6 +49,8 @@ TASK_TYPE_NAME = WholeMatch(
     r"^[A-Za-z0-9_.:-]+$",
     error="Task type name can only contain letters, numbers and _ . : -")
 MINUTES = validate.Range(min=MIN_MINUTES, max=MAX_MINUTES)
+PRIORITY = validate.Range(min=MIN_PRIORITY, max=MAX_PRIORITY)
+DELAY = validate.Range(min=0, max=MAX_DELAY_SECONDS)
 RETRIES = validate.Range(min=0, max=MAX_RETRIES_LIMIT)
 TEXT_LIMIT = 1_000_000
 
@@ -172,6 +179,17 @@ class TaskTypeCreateArgs(Schema):
         [d.value for d in DuplicateHandling]))
     max_retries = JsonInt(data_key="maxRetries", validate=RETRIES)
     lease_duration_minutes = _minutes(data_key="leaseDurationMinutes")
+    priority = JsonInt(validate=PRIORITY,
+                       metadata={"description": "Default priority of its tasks (0)"})
+    retry_delay_seconds = JsonNumber(
+        data_key="retryDelaySeconds", validate=DELAY,
+        metadata={"description": "Wait before a retry after a failure or an expired lease "
+                                 "(0: at once)"})
+    retry_backoff = fields.Str(data_key="retryBackoff", validate=validate.OneOf(
+        [b.value for b in RetryBackoff]), metadata={"description": "fixed, or exponential "
+                                                    "(the delay doubles each retry)"})
+    max_retry_delay_seconds = JsonNumber(data_key="maxRetryDelaySeconds", validate=DELAY,
+                                         metadata={"description": "Cap of the delay (3600)"})
 
 
 class TaskTypeUpdateArgs(TaskTypeCreateArgs):
@@ -179,6 +197,9 @@ class TaskTypeUpdateArgs(TaskTypeCreateArgs):
 
 
 class TaskUpdateArgs(Schema):
+    priority = JsonInt(validate=PRIORITY,
+                       metadata={"description": "Higher first (-1000 to 1000); default the "
+                                                "type's"})
     instructions = _text(allow_none=True)
     variables = StringMap()
     batch_id = fields.Str(data_key="batchId", allow_none=True,
@@ -189,6 +210,15 @@ class TaskUpdateArgs(Schema):
 
 class TaskArgs(TaskUpdateArgs):
     type_id = fields.UUID(data_key="typeId", allow_none=True)
+    run_after = fields.AwareDateTime(data_key="runAfter", metadata={
+        "description": "Not handed out before this moment (RFC 3339)"})
+    delay_seconds = JsonNumber(data_key="delaySeconds", validate=DELAY, metadata={
+        "description": "Not handed out for this many seconds"})
+
+    @validates_schema
+    def _one_start(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "run_after" in data and "delay_seconds" in data:
+            raise ValidationError("Give runAfter or delaySeconds, not both", "delaySeconds")
 
 
 class RetryFailedArgs(Schema):
@@ -309,6 +339,10 @@ class TaskTypeSchema(Schema):
                                      data_key="duplicateHandling")
     max_retries = fields.Int(data_key="maxRetries", allow_none=True)
     lease_duration_minutes = fields.Float(data_key="leaseDurationMinutes", allow_none=True)
+    priority = fields.Int()
+    retry_delay_seconds = fields.Float(data_key="retryDelaySeconds")
+    retry_backoff = fields.Enum(RetryBackoff, by_value=True, data_key="retryBackoff")
+    max_retry_delay_seconds = fields.Float(data_key="maxRetryDelaySeconds")
     created_at = Timestamp(data_key="createdAt")
     updated_at = Timestamp(data_key="updatedAt")
 
@@ -331,6 +365,10 @@ class TaskSchema(Schema):
     variables = fields.Dict(keys=fields.Str(), values=fields.Str())
     batch_id = fields.Str(data_key="batchId", allow_none=True)
     description = fields.Str(allow_none=True)
+    priority = fields.Int()
+    run_after = fields.Method("_run_after", data_key="runAfter", allow_none=True,
+                              metadata={"type": "string", "format": "date-time",
+                                        "description": "When it comes due; null when due"})
     status = fields.Enum(TaskStatus, by_value=True)
     assigned_to = fields.Str(data_key="assignedTo", allow_none=True)
     assigned_at = Timestamp(data_key="assignedAt", allow_none=True)
@@ -344,6 +382,15 @@ class TaskSchema(Schema):
     created_at = Timestamp(data_key="createdAt")
     updated_at = Timestamp(data_key="updatedAt")
     completed_at = Timestamp(data_key="completedAt", allow_none=True)
+
+
+    def _run_after(self, task: Any) -> str | None:
+        """`runAfter` while the task waits for its moment, null once it is due (by the
+        service's clock, read at the start of the request)."""
+        now = g.get("now") if has_app_context() else None
+        if task.run_after is None or (now is not None and task.run_after <= now):
+            return None
+        return rfc3339(task.run_after)
 
 
 class SessionSchema(Schema):
@@ -390,6 +437,8 @@ class StatsProjectSchema(Schema):
 class ProjectStatsSchema(Schema):
     project = fields.Nested(StatsProjectSchema)
     queue_depth = fields.Int(data_key="queueDepth")
+    delayed_tasks = fields.Int(data_key="delayedTasks",
+                               metadata={"description": "Queued but not yet due"})
     active_agents = fields.Int(data_key="activeAgents")
     recent_activity = fields.Nested(RecentActivitySchema, data_key="recentActivity")
 

@@ -34,9 +34,12 @@ BULK_ITEM = TaskArgs()  # one schema instance loads every bulk item (schemas are
 
 def _spec(args: dict[str, Any]) -> TaskSpec:
     type_id = args.get("type_id")
+    run_after = args.get("run_after")
     return TaskSpec(type_id=str(type_id) if type_id else None,
                     instructions=args.get("instructions"), variables=args.get("variables"),
-                    batch_id=args.get("batch_id"), description=args.get("description"))
+                    batch_id=args.get("batch_id"), description=args.get("description"),
+                    priority=args.get("priority"), delay_seconds=args.get("delay_seconds"),
+                    run_after=run_after.timestamp() if run_after is not None else None)
 
 
 @blp.route("/projects/<uuid:project_id>/tasks")

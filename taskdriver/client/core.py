@@ -257,10 +257,15 @@ class Client:
     def create_task(self, project_id: str, *, instructions: str | None = None,
                     type_id: str | None = None, variables: dict[str, str] | None = None,
                     batch_id: str | None = None, description: str | None = None,
+                    priority: int | None = None, delay_seconds: float | None = None,
+                    run_after: str | None = None,
                     idempotency_key: str | None = None) -> Task:
+        """Create one task; `priority` (higher first), and `delay_seconds` or `run_after`
+        (RFC 3339) to hold it back until then."""
         body = _present({"instructions": instructions, "typeId": type_id,
                          "variables": variables, "batchId": batch_id,
-                         "description": description})
+                         "description": description, "priority": priority,
+                         "delaySeconds": delay_seconds, "runAfter": run_after})
         return cast(Task, self._data("POST",
                                      f"/api/projects/{self.project_id(project_id)}/tasks",
                                      json=body, idempotency_key=idempotency_key or _new_key()))
@@ -286,6 +291,13 @@ class Client:
 
     def retry_task(self, task_id: str) -> Task:
         return cast(Task, self._data("POST", f"/api/tasks/{_path(task_id)}/retry"))
+
+    def retry_failed(self, project_id: str, batch_id: str | None = None,
+                     type_id: str | None = None) -> int:
+        """Send every failed task of the project (of a batch, of a type) back to the queue."""
+        data = self._data("POST", f"/api/projects/{self.project_id(project_id)}/tasks/retry",
+                          json=_present({"batchId": batch_id, "typeId": type_id}))
+        return int(data["retried"])
 
     def iter_batches(self, project_id: str) -> Iterator[Batch]:
         """Every batch of the project with its progress, in order of first use."""

@@ -29,6 +29,8 @@ class Task(TypedDict):
     variables: dict[str, str]
     batchId: str | None
     description: str | None
+    priority: int
+    runAfter: str | None
     status: TaskStatus
     assignedTo: str | None
     assignedAt: str | None
@@ -67,6 +69,7 @@ class Project(TypedDict):
 class ProjectStats(TypedDict):
     project: dict[str, Any]
     queueDepth: int
+    delayedTasks: int
     activeAgents: int
     recentActivity: dict[str, Any]
 
@@ -80,6 +83,10 @@ class TaskType(TypedDict):
     duplicateHandling: Literal["allow", "ignore", "fail"]
     maxRetries: int | None
     leaseDurationMinutes: float | None
+    priority: int
+    retryDelaySeconds: float
+    retryBackoff: Literal["fixed", "exponential"]
+    maxRetryDelaySeconds: float
     createdAt: str
     updatedAt: str
 

@@ -160,9 +160,21 @@ class ProjectTx(IdempotencyRecords):
     def next_seq(self) -> int:
         """A queue position after every task ever created in the project."""
 
+    # The queue's three lookups take `now`, which callers never move backwards: a task that
+    # came due stays due (a backend may promote it once, for good).
+
     @abstractmethod
-    def oldest_queued(self) -> Task | None:
-        """The queued task with the lowest `seq` (the head of the FIFO)."""
+    def next_due(self, now: float) -> Task | None:
+        """The queued task to hand out at `now`: among those due (`run_after` None or not
+        after `now`), the highest `priority`, and within it the lowest `seq`."""
+
+    @abstractmethod
+    def delayed_count(self, now: float) -> int:
+        """How many queued tasks are not due yet at `now`."""
+
+    @abstractmethod
+    def next_run_after(self, now: float) -> float | None:
+        """The soonest `run_after` after `now` among queued tasks, if any."""
 
     @abstractmethod
     def running_tasks(self) -> list[Task]:

@@ -13,6 +13,7 @@ from ..models import (
     Project,
     ProjectConfig,
     ProjectStatus,
+    RetryBackoff,
     Session,
     Task,
     TaskStatus,
@@ -35,6 +36,8 @@ def decode_task(raw: dict[str, Any]) -> Task:
 def decode_task_type(raw: dict[str, Any]) -> TaskType:
     raw["variables"] = tuple(raw["variables"])
     raw["duplicate_handling"] = DuplicateHandling(raw["duplicate_handling"])
+    if "retry_backoff" in raw:  # records from before backoff existed take the default
+        raw["retry_backoff"] = RetryBackoff(raw["retry_backoff"])
     return TaskType(**raw)
 
 

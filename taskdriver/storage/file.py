@@ -10,7 +10,6 @@ See `journal.py` for the snapshot + journal format and why a write stays O(1).
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import os
 import threading
@@ -169,15 +168,14 @@ class FileProjectTx(_ChangeLog, ProjectTx):
     def next_seq(self) -> int:
         return self.state.max_seq + 1
 
-    def oldest_queued(self) -> Task | None:
-        queue, tasks = self.state.queue, self.state.tasks
-        while queue:
-            seq, task_id = queue[0]
-            task = tasks.get(task_id)
-            if task is not None and task.status is TaskStatus.QUEUED and task.seq == seq:
-                return task
-            heapq.heappop(queue)  # stale: leased, deleted or requeued under a newer entry
-        return None
+    def next_due(self, now: float) -> Task | None:
+        return self.state.queue.first_due(now, self.state.tasks)
+
+    def delayed_count(self, now: float) -> int:
+        return self.state.queue.waiting_count(now, self.state.tasks)
+
+    def next_run_after(self, now: float) -> float | None:
+        return self.state.queue.next_run_after(now, self.state.tasks)
 
     def running_tasks(self) -> list[Task]:
         return [self.state.tasks[task_id] for task_id in self.state.running]

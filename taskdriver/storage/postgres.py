@@ -189,7 +189,8 @@ class PostgresProjectTx(_Section, ProjectTx):
                      status=task.status.value, type_id=task.type_id, batch_id=task.batch_id,
                      assigned_to=task.assigned_to, duplicate_key=task.duplicate_key,
                      assigned_at=task.assigned_at, completed_at=task.completed_at,
-                     updated_at=task.updated_at, data=_json(task))
+                     updated_at=task.updated_at, priority=task.priority,
+                     run_after=task.run_after, data=_json(task))
         if task.status is TaskStatus.QUEUED and not self._notified:
             self._run("notify_work", project_id=self.project_id)  # once per transaction
             self._notified = True
@@ -204,9 +205,16 @@ class PostgresProjectTx(_Section, ProjectTx):
         self._last_seq += 1
         return self._last_seq
 
-    def oldest_queued(self) -> Task | None:
-        raw = self._one("oldest_queued", project_id=self.project_id)
+    def next_due(self, now: float) -> Task | None:
+        raw = self._one("next_due", project_id=self.project_id, now=now)
         return None if raw is None else decode_task(raw)
+
+    def delayed_count(self, now: float) -> int:
+        return int(self._one("delayed_count", project_id=self.project_id, now=now))
+
+    def next_run_after(self, now: float) -> float | None:
+        moment = self._one("next_run_after", project_id=self.project_id, now=now)
+        return None if moment is None else float(moment)
 
     def running_tasks(self) -> list[Task]:
         return [decode_task(raw)

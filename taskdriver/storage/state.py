@@ -97,13 +97,75 @@ class EventWindow:
             self._totals = [total - base for total in self._totals[first:]]
 
 
+class TaskQueue:
+    """Queued tasks in the order they are handed out, each step O(log n).
+
+    Due tasks wait in a heap by (−priority, seq): highest priority first, oldest first
+    within it. Tasks with a future `run_after` wait in a heap by that moment and move over
+    when it comes. Entries are never removed in place: one that no longer matches its task
+    (leased, changed, deleted) is skipped when it reaches the top.
+    """
+
+    __slots__ = ("ready", "waiting_heap", "waiting")
+
+    def __init__(self) -> None:
+        self.ready: list[tuple[int, int, str]] = []
+        self.waiting_heap: list[tuple[float, int, str]] = []
+        self.waiting: dict[str, float] = {}  # task id -> run_after, until it comes
+
+    def add(self, task: Task) -> None:
+        if task.run_after is None:
+            self.waiting.pop(task.id, None)
+            heapq.heappush(self.ready, (-task.priority, task.seq, task.id))
+        else:
+            self.waiting[task.id] = task.run_after
+            heapq.heappush(self.waiting_heap, (task.run_after, task.seq, task.id))
+
+    def discard(self, task_id: str) -> None:
+        self.waiting.pop(task_id, None)
+
+    def _promote(self, now: float, tasks: dict[str, Task]) -> None:
+        heap = self.waiting_heap
+        while heap and heap[0][0] <= now:
+            run_after, _, task_id = heapq.heappop(heap)
+            if self.waiting.get(task_id) == run_after:
+                del self.waiting[task_id]
+                task = tasks[task_id]
+                heapq.heappush(self.ready, (-task.priority, task.seq, task_id))
+
+    def first_due(self, now: float, tasks: dict[str, Task]) -> Task | None:
+        """The next task to hand out at `now`, if any."""
+        self._promote(now, tasks)
+        while self.ready:
+            negative_priority, seq, task_id = self.ready[0]
+            task = tasks.get(task_id)
+            if (task is not None and task.status is TaskStatus.QUEUED and task.seq == seq
+                    and task.priority == -negative_priority and task_id not in self.waiting):
+                return task
+            heapq.heappop(self.ready)  # stale
+        return None
+
+    def waiting_count(self, now: float, tasks: dict[str, Task]) -> int:
+        """How many queued tasks are not due yet at `now`."""
+        self._promote(now, tasks)
+        return len(self.waiting)
+
+    def next_run_after(self, now: float, tasks: dict[str, Task]) -> float | None:
+        """When the soonest waiting task comes due."""
+        self._promote(now, tasks)
+        heap = self.waiting_heap
+        while heap and self.waiting.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)  # stale
+        return heap[0][0] if heap else None
+
+
 class ProjectState:
     """One project's task types and tasks with their indexes."""
 
     def __init__(self) -> None:
         self.task_types: dict[str, TaskType] = {}
         self.tasks: dict[str, Task] = {}  # insertion order is creation order
-        self.queue: list[tuple[int, str]] = []  # heap of (seq, id); stale entries skipped
+        self.queue = TaskQueue()
         self.counts: dict[TaskStatus, int] = {status: 0 for status in TaskStatus}
         self.running: dict[str, None] = {}  # ordered set of running task ids
         self.running_by_agent: dict[str, str] = {}
@@ -140,6 +202,7 @@ class ProjectState:
             self._unindex(old)
         if record is None:
             self.tasks.pop(key, None)
+            self.queue.discard(key)
         else:
             self.tasks[key] = record
             self._index(record, old)
@@ -167,9 +230,13 @@ class ProjectState:
         status = task.status
         self.counts[status] += 1
         self.max_seq = max(self.max_seq, task.seq)
-        if status is TaskStatus.QUEUED and (old is None or old.status is not status):
-            heapq.heappush(self.queue, (task.seq, task.id))
-        elif status is TaskStatus.RUNNING:
+        if status is TaskStatus.QUEUED:
+            if (old is None or old.status is not status or old.priority != task.priority
+                    or old.run_after != task.run_after):
+                self.queue.add(task)
+        else:
+            self.queue.discard(task.id)
+        if status is TaskStatus.RUNNING:
             self.running[task.id] = None
             self.running_by_agent[task.assigned_to or ""] = task.id
         if status in (TaskStatus.QUEUED, TaskStatus.RUNNING) and task.type_id:

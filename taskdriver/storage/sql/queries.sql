@@ -100,15 +100,17 @@ SELECT data FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
 -- name: put_task
 -- Create or replace a task (a replaced task keeps its seq, so its place in the queue).
 INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
-                      duplicate_key, assigned_at, completed_at, updated_at, data)
+                      duplicate_key, assigned_at, completed_at, updated_at, priority,
+                      run_after, data)
 VALUES (%(id)s, %(project_id)s, %(seq)s, %(status)s, %(type_id)s, %(batch_id)s,
         %(assigned_to)s, %(duplicate_key)s, %(assigned_at)s, %(completed_at)s,
-        %(updated_at)s, %(data)s)
+        %(updated_at)s, %(priority)s, %(run_after)s, %(data)s)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status, batch_id = EXCLUDED.batch_id,
     assigned_to = EXCLUDED.assigned_to, duplicate_key = EXCLUDED.duplicate_key,
     assigned_at = EXCLUDED.assigned_at, completed_at = EXCLUDED.completed_at,
-    updated_at = EXCLUDED.updated_at, data = EXCLUDED.data;
+    updated_at = EXCLUDED.updated_at, priority = EXCLUDED.priority,
+    run_after = EXCLUDED.run_after, data = EXCLUDED.data;
 
 -- name: delete_task
 -- Delete a task.
@@ -118,10 +120,22 @@ DELETE FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
 -- The highest queue position used in a project.
 SELECT coalesce(max(seq), 0) FROM td_tasks WHERE project_id = %(project_id)s;
 
--- name: oldest_queued
--- The head of a project's FIFO.
-SELECT data FROM td_tasks WHERE project_id = %(project_id)s AND status = 'queued'
-ORDER BY seq LIMIT 1;
+-- name: next_due
+-- The task to hand out now: due, highest priority, oldest first (td_tasks_ready).
+SELECT data FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'queued'
+  AND (run_after IS NULL OR run_after <= %(now)s)
+ORDER BY priority DESC, seq LIMIT 1;
+
+-- name: delayed_count
+-- Queued tasks whose moment has not come (td_tasks_waiting).
+SELECT count(*) FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'queued' AND run_after > %(now)s;
+
+-- name: next_run_after
+-- When the soonest waiting task comes due.
+SELECT min(run_after) FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'queued' AND run_after > %(now)s;
 
 -- name: running_tasks
 -- Every running task of a project.
