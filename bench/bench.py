@@ -48,14 +48,26 @@ def operator(server: LiveServer, method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
+MIXED = False  # --mixed: priorities -5..5, and every 4th task delayed by an hour
+
+
+def _bench_task(number: int) -> dict[str, Any]:
+    task: dict[str, Any] = {"instructions": f"Analyse module {number}",
+                            "variables": {"module": str(number)}}
+    if MIXED:
+        task["priority"] = number % 11 - 5
+        if number % 4 == 0:
+            task["delaySeconds"] = 3600
+    return task
+
+
 def bulk_load(server: LiveServer, project_id: str, count: int) -> float:
     """Load `count` tasks in 1,000-task requests; returns tasks per second."""
     started = time.perf_counter()
     loaded = 0
     while loaded < count:
         size = min(BULK_SIZE, count - loaded)
-        body = {"tasks": [{"instructions": f"Analyse module {loaded + i}",
-                           "variables": {"module": str(loaded + i)}} for i in range(size)]}
+        body = {"tasks": [_bench_task(loaded + i) for i in range(size)]}
         data = operator(server, "POST", f"/api/projects/{project_id}/tasks/bulk",
                         json=body)["data"]
         assert data["tasksCreated"] == size, data["errors"][:3]
@@ -249,7 +261,7 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
     if storage_url:
         env["TASKDRIVER_STORAGE_URL"] = storage_url
     results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "workers": workers,
-                                           "fsync": True, "repeat": repeat,
+                                           "fsync": True, "repeat": repeat, "mixed_queue": MIXED,
                                            "cycles_per_run": cycles,
                                            "storage": "postgresql" if storage_url else "file"},
                                "bulk_load": {},
@@ -344,8 +356,13 @@ def main() -> None:
     parser.add_argument("--storage-url", default=None,
                         help="TASKDRIVER_STORAGE_URL to benchmark instead of file storage "
                              "(use an empty database or schema)")
+    parser.add_argument("--mixed", action="store_true",
+                        help="queues of mixed priorities (-5..5) with a quarter of the tasks "
+                             "delayed by an hour")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
+    global MIXED
+    MIXED = args.mixed
     bulk_sizes = [int(x) for x in args.bulk.split(",")]
     depths = [int(x) for x in args.tasks.split(",")]
     cycles = args.cycles

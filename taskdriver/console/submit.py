@@ -52,7 +52,8 @@ def command(connection: Connection, project: str, task_type: str | None, batch: 
             source: IO[str]) -> None:
     """Create a task for each line of SOURCE (a JSON-lines file, or - for stdin): a task
     body as the API takes it, e.g. {"variables": {"file": "a.py"}} or {"instructions":
-    "…"}, with optional batchId and description. Sent in requests of 1,000, each safe to
+    "…"}, with optional batchId, description, priority, and delaySeconds or runAfter.
+    Sent in requests of 1,000, each safe to
     retry; prints what was created, duplicates skipped and the lines refused (exit 1 if
     any was)."""
     client = connection.operator()
