@@ -114,7 +114,7 @@ def test_delete_cascades_and_ends_sessions(api: Api, project: dict) -> None:
 def test_stats_start_at_zero(api: Api, project: dict) -> None:
     data = api.get(f"/api/projects/{project['id']}/stats").get_json()["data"]
     assert data == {"project": {"id": project["id"], "name": "demo", "stats": ZERO_STATS},
-                    "queueDepth": 0, "activeAgents": 0,
+                    "queueDepth": 0, "delayedTasks": 0, "activeAgents": 0,
                     "recentActivity": {"tasksCompletedLastHour": 0, "tasksFailedLastHour": 0,
                                        "averageTaskDuration": 0}}
 
