@@ -311,10 +311,11 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
         print(f"cold start on {biggest} tasks: "
               f"{results['cold_start']['first_request_s']:.2f} s, worker RSS "
               f"{results['cold_start']['worker_rss_mb']:.0f} MB", flush=True)
-        results["cold_complete_ms"] = cold_complete(
-            root, env, owner_projects, OWNER_TASKS_PER_PROJECT, max(3, repeat))
-        results["worker_classes"] = worker_classes(root, env, max(agent_counts), cycles,
-                                                   workers, repeat)
+        if not storage_url:  # file-backend figures; servers that would share one database
+            results["cold_complete_ms"] = cold_complete(
+                root, env, owner_projects, OWNER_TASKS_PER_PROJECT, max(3, repeat))
+            results["worker_classes"] = worker_classes(root, env, max(agent_counts), cycles,
+                                                       workers, repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     low, high = str(min(depths)), str(max(depths))

@@ -502,7 +502,7 @@ class TaskDriver:
         deadline = time.monotonic() + wait_seconds
         watch = self.storage.watch(project.id) if wait_seconds > 0 else None
         while True:
-            task, due_at = self._lease_next(project, acting)
+            task, due_at = self._lease_next(project, acting, want_due=watch is not None)
             if task is not None or watch is None:
                 return task
             while True:
@@ -515,8 +515,11 @@ class TaskDriver:
                 if lease_came_due or self.peek(principal, project.id) > 0:
                     break  # lease again (a lease that came due is reaped there, once)
 
-    def _lease_next(self, project: Project, acting: str) -> tuple[Task | None, float | None]:
-        """One attempt at next-task: (the task, or None and when the soonest lease ends)."""
+    def _lease_next(self, project: Project, acting: str, want_due: bool
+                    ) -> tuple[Task | None, float | None]:
+        """One attempt at next-task: the task, or None and (for a waiting request,
+        `want_due`) the moment something comes due: a lease ends or a delayed task's
+        `runAfter` comes."""
         with self.storage.project_tx(project.id) as tx:
             now = self.now()  # read under the lock, so attempts never overlap in time
             held = tx.task_held_by(acting)
@@ -529,11 +532,11 @@ class TaskDriver:
                 minutes = rules.lease_minutes(_type_of(tx, task), project)
                 leased = rules.claim(task, acting, minutes, now)
                 tx.put_task(leased)
-            due_at = min((t.lease_expires_at for t in tx.running_tasks()
-                          if t.lease_expires_at is not None), default=None)
-            waiting_until = tx.next_run_after(now)
-            if waiting_until is not None:
-                due_at = min(due_at or waiting_until, waiting_until)
+            due_at = None
+            if leased is None and want_due:
+                moments = [t.lease_expires_at for t in tx.running_tasks()]
+                moments.append(tx.next_run_after(now))
+                due_at = min((m for m in moments if m is not None), default=None)
         self._report_reaped(project.id, reclaimed)
         return leased, due_at
 
