@@ -133,8 +133,13 @@ def handle_http_exception(error: HTTPException) -> Response:
     return error_response(status, message, headers=headers)
 
 
+def status_of(error: TaskDriverError) -> int:
+    """The HTTP status of a domain error, from the one table (the dashboard uses it too)."""
+    return next((code for cls, code in STATUS_OF.items() if isinstance(error, cls)), 500)
+
+
 def handle_domain_error(error: TaskDriverError) -> Response:
-    status = next((code for cls, code in STATUS_OF.items() if isinstance(error, cls)), 500)
+    status = status_of(error)
     if isinstance(error, FieldError):
         return validation_response(error.details)
     if status == 503:

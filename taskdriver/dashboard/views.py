@@ -28,6 +28,7 @@ from flask import (
     url_for,
 )
 
+from ..api.errors import status_of
 from ..errors import TaskDriverError
 from ..extension import services
 from ..models import OPERATOR, TaskFilter, TaskStatus
@@ -42,8 +43,6 @@ PAGE_SIZE = 50
 CHART_HOURS = 6
 CHART_BUCKET_MINUTES = 15
 LATEST_FAILURES = 20
-STATUS_OF_ERROR = {"NotFound": 404, "Conflict": 409, "Forbidden": 403, "FieldError": 422,
-                   "StorageError": 503}
 
 View = Callable[..., Any]
 
@@ -103,7 +102,7 @@ def seconds_left(moment: float | None) -> str:
 
 @blp.errorhandler(TaskDriverError)
 def domain_error(error: TaskDriverError) -> tuple[str, int]:
-    status = STATUS_OF_ERROR.get(type(error).__name__, 400)
+    status = status_of(error)
     return render_template("dashboard/error.html", status=status, message=error.message), status
 
 
