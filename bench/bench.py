@@ -9,6 +9,11 @@ cold start of a worker on the largest project (time to first answer, peak RSS), 
 first `complete` on a cold worker with 1 and with 50 projects on disk. Storage is
 the file backend with fsync on. Agents are separate processes, so the client's GIL does not
 cap the server.
+
+Beside TaskDriver, in the same run and with the same clients, it measures the floor
+(`bench/floor_app.py`: a bare Flask app under the same gunicorn configuration whose writes
+are one append and one fsync under a file lock) and prints each throughput as a ratio to
+it: absolute figures move with the machine's load, ratios taken side by side do not.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 BULK_SIZE = 1000
 OWNER_PROJECTS = (1, 50)  # projects on disk for the cold `complete` figure
 OWNER_TASKS_PER_PROJECT = 2000
+FLOOR = "floor"  # the bare Flask + fsync app every throughput is compared with
 
 
 def operator(server: LiveServer, method: str, path: str, **kwargs: Any) -> Any:
@@ -125,14 +131,16 @@ def _agent(args: tuple[str, str, str, int]) -> list[tuple[float, float]]:
 
 
 def agent_cycles(server: LiveServer, projects: dict[int, dict[str, str]], agents: int,
-                 cycles: int, workers: int, repeat: int) -> dict[int, dict[str, float]]:
-    """Time agent cycles at every depth, `repeat` times; the median of each figure by depth.
+                 cycles: int, workers: int, repeat: int, floor: LiveServer
+                 ) -> tuple[dict[int, dict[str, float]], dict[str, float]]:
+    """Time agent cycles at every depth and on the floor, `repeat` times: the median of each
+    figure by depth, and of the floor's.
 
-    Runs interleave the depths (1,000, 100,000, 1,000, ...), so a drift of the shared
-    machine touches every depth alike and the ratio between depths is fair. A warm-up first
-    lets every worker read each queue once (that first read is what the cold-start figure
-    measures). Before each run the queue is topped up by what the run will take, so it stays
-    between its depth and twice that.
+    Runs interleave the depths and the floor (1,000, 100,000, floor, 1,000, ...), so a drift
+    of the shared machine touches every figure alike and the ratios between them are fair. A
+    warm-up first lets every worker read each queue once (that first read is what the
+    cold-start figure measures). Before each run the queue is topped up by what the run will
+    take, so it stays between its depth and twice that.
     """
     for project in projects.values():
         bulk_load(server, project["id"], 2 * workers * agents)
@@ -140,14 +148,19 @@ def agent_cycles(server: LiveServer, projects: dict[int, dict[str, str]], agents
             pool.map(_agent, [(server.url, project["name"], f"warm-{agents}-{i}", 2 * workers)
                               for i in range(agents)])
     runs: dict[int, list[dict[str, float]]] = {depth: [] for depth in projects}
+    floor_runs = []
     for run in range(repeat):
         for depth, project in projects.items():
             per_run = min(cycles, depth)
             bulk_load(server, project["id"], per_run)
             runs[depth].append(_timed_cycles(server, project["name"], agents, per_run, run))
-    return {depth: {key: statistics.median(r[key] for r in depth_runs)
-                    for key in depth_runs[0]}
-            for depth, depth_runs in runs.items()}
+        floor_runs.append(_timed_cycles(floor, FLOOR, agents, cycles, run))
+    return ({depth: _medians(depth_runs) for depth, depth_runs in runs.items()},
+            _medians(floor_runs))
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def _timed_cycles(server: LiveServer, project_name: str, agents: int, cycles: int,
@@ -181,7 +194,7 @@ def cold_start(data_dir: Path, project_id: str, env: dict[str, str]) -> dict[str
         started = time.perf_counter()
         operator(server, "GET", f"/api/projects/{project_id}/tasks?limit=1")
         first = time.perf_counter() - started
-        worker = psutil.Process(server.process.pid).children()[0]  # type: ignore[union-attr]
+        worker = psutil.Process(server.pid).children()[0]
         rss = worker.memory_info().rss
         peak = _peak_rss(worker.pid) or rss
     finally:
@@ -275,14 +288,16 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                                            "fsync": True, "repeat": repeat, "mixed_queue": MIXED,
                                            "cycles_per_run": cycles,
                                            "storage": "postgresql" if storage_url else "file"},
-                               "bulk_load": {},
+                               "bulk_load": {}, "floor": {},
                                "agent_cycle": {}}
     root = Path(tempfile.mkdtemp(prefix="taskdriver-bench-"))
     try:
         server = LiveServer(root / "data", workers=workers, **env)
+        floor = LiveServer(root / FLOOR, workers=workers, app="bench.floor_app:app", **env)
         server.start()
+        floor.start()
         try:
-            largest = None
+            largest = ""
             queues: dict[int, dict[str, str]] = {}
             for depth in sorted(set(bulk_sizes) | set(depths)):
                 project = operator(server, "POST", "/api/projects", json={
@@ -291,21 +306,33 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                 rate = bulk_load(server, project["id"], depth)
                 largest = project["id"]
                 if depth in bulk_sizes:
-                    results["bulk_load"][str(depth)] = {"tasks_per_s": rate}
-                    print(f"bulk load {depth:>7} tasks: {rate:8.0f} tasks/s", flush=True)
+                    floor_rate = bulk_load(floor, FLOOR, depth)
+                    results["bulk_load"][str(depth)] = {"tasks_per_s": rate,
+                                                        "floor_tasks_per_s": floor_rate,
+                                                        "vs_floor": rate / floor_rate}
+                    print(f"bulk load {depth:>7} tasks: {rate:8.0f} tasks/s "
+                          f"({rate / floor_rate:.2f}x the floor's {floor_rate:.0f})",
+                          flush=True)
                 if depth in depths:
                     queues[depth] = project
             for agents in agent_counts:
-                by_depth = agent_cycles(server, queues, agents, cycles, workers, repeat)
+                by_depth, floor_stats = agent_cycles(server, queues, agents, cycles, workers,
+                                                     repeat, floor)
+                results["floor"][str(agents)] = floor_stats
+                print(f"floor, {agents} agents: {floor_stats['cycles_per_s']:7.1f} cycles/s",
+                      flush=True)
                 for depth, stats in by_depth.items():
+                    stats["vs_floor"] = stats["cycles_per_s"] / floor_stats["cycles_per_s"]
                     results["agent_cycle"][f"{depth}x{agents}"] = {
                         "depth": depth, "agents": agents, **stats}
                     print(f"agent cycle depth {depth:>7}, {agents} agents: "
-                          f"{stats['cycles_per_s']:7.1f} cycles/s, "
+                          f"{stats['cycles_per_s']:7.1f} cycles/s "
+                          f"({stats['vs_floor']:.2f}x the floor), "
                           f"next-task p50 {stats['next_task_p50_ms']:.1f} ms "
                           f"p99 {stats['next_task_p99_ms']:.1f} ms", flush=True)
         finally:
             server.stop()
+            floor.stop()
         biggest = max(set(bulk_sizes) | set(depths))
         results["cold_start"] = {"tasks": biggest, **cold_start(root / "data", largest, env)}
         print(f"cold start on {biggest} tasks: "
@@ -329,12 +356,18 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
 def table(results: dict) -> str:
     lines = ["| measure | result |", "| --- | --- |"]
     for depth, row in results["bulk_load"].items():
-        lines.append(f"| bulk load, {int(depth):,} tasks | {row['tasks_per_s']:,.0f} tasks/s |")
+        lines.append(f"| bulk load, {int(depth):,} tasks | {row['tasks_per_s']:,.0f} tasks/s "
+                     f"(**{row['vs_floor']:.2f}x** the floor's "
+                     f"{row['floor_tasks_per_s']:,.0f}) |")
+    for agents, row in results["floor"].items():
+        lines.append(f"| floor (bare Flask + fsync), {agents} agent(s) | "
+                     f"{row['cycles_per_s']:,.0f} cycles/s; cycle p50 "
+                     f"{row['cycle_p50_ms']:.1f} ms |")
     for row in results["agent_cycle"].values():
         lines.append(f"| agent cycle, depth {row['depth']:,}, {row['agents']} agent(s) | "
-                     f"{row['cycles_per_s']:,.0f} cycles/s; next-task p50 "
-                     f"{row['next_task_p50_ms']:.1f} ms, p99 {row['next_task_p99_ms']:.1f} ms; "
-                     f"cycle p50 {row['cycle_p50_ms']:.1f} ms |")
+                     f"{row['cycles_per_s']:,.0f} cycles/s (**{row['vs_floor']:.2f}x** the "
+                     f"floor); next-task p50 {row['next_task_p50_ms']:.1f} ms, p99 "
+                     f"{row['next_task_p99_ms']:.1f} ms; cycle p50 {row['cycle_p50_ms']:.1f} ms |")
     for name, ratio in results.get("ratios", {}).items():
         lines.append(f"| {name.replace('_', ' ')} | {ratio:.2f}x |")
     cold = results["cold_start"]

@@ -43,9 +43,13 @@ class LiveServer:
     """gunicorn serving TaskDriver from a data directory; stopped with SIGTERM."""
 
     def __init__(self, data_dir: Path, workers: int = 3, own_metrics_dir: bool = True,
+                 app: str = "wsgi:app", config: Path = ROOT / "gunicorn.conf.py",
                  **env: str) -> None:
-        """`own_metrics_dir=False` leaves the metrics folder to gunicorn.conf.py, as `make run`."""
+        """`own_metrics_dir=False` leaves the metrics folder to gunicorn.conf.py, as `make run`;
+        `app` is the WSGI app gunicorn serves, with the settings of `config`."""
         self.data_dir = data_dir
+        self.app = app
+        self.config = config
         self.own_metrics_dir = own_metrics_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,8 +72,8 @@ class LiveServer:
             self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
-                 "wsgi:app"], cwd=ROOT, env=self.env, stdout=log, stderr=log,
+                [str(BIN / "gunicorn"), "--config", str(self.config),
+                 self.app], cwd=ROOT, env=self.env, stdout=log, stderr=log,
                 start_new_session=True)
         try:
             self.wait_ready()

@@ -2,7 +2,7 @@
 
     <data dir>/global/             projects, sessions, minted admin token hashes
     <data dir>/projects/<id>/      one project's task types and tasks
-    <data dir>/locks/<name>.lock   the filelock of each store (outside the store
+    <data dir>/locks/<name>.lock   the lock file (flock) of each store (outside the store
                                    directories, so deleting a project never races its lock)
 
 See `journal.py` for the snapshot + journal format and why a write stays O(1).

@@ -30,16 +30,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-from filelock import FileLock
 
 from ..errors import NotFound, StorageError
+from .process_lock import ProcessLock
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = "snapshot.json"
 MIN_COMPACT_BYTES = 4 * 1024 * 1024
-# filelock waits by polling; its 50 ms default would dominate a contended claim's latency.
-LOCK_POLL_SECONDS = 0.0005
 
 Change = tuple[str, str, Any]
 """(kind, key, record or None for a deletion): the unit a transaction is made of."""
@@ -74,11 +72,9 @@ class JournaledStore:
         self.directory = directory
         self._new_state = new_state
         self._fsync = fsync
-        # One FileLock object per path per process, behind a thread lock: filelock is not
-        # meant to be shared by threads, and two FileLock objects on one path in one thread
-        # would deadlock.
-        self._file_lock = FileLock(str(lock_path), thread_local=False,
-                                   poll_interval=LOCK_POLL_SECONDS)
+        # One lock per path per process, behind a thread lock: threads of one process
+        # queue on the thread lock, processes on the file lock.
+        self._file_lock = ProcessLock(lock_path)
         self._thread_lock = threading.RLock()
         self._state: JournaledState | None = None
         self._snapshot_sig: tuple[int, int, int] | None = None
@@ -98,15 +94,8 @@ class JournaledStore:
         Raises NotFound when the store's directory has no snapshot (never created, or
         deleted by another process).
         """
-        with self._thread_lock:
-            try:
-                self._file_lock.acquire()
-            except OSError as exc:
-                raise StorageError(f"cannot lock storage: {exc.strerror}") from exc
-            try:
-                yield self._catch_up()
-            finally:
-                self._file_lock.release()
+        with self._thread_lock, self._file_lock:
+            yield self._catch_up()
 
     @contextmanager
     def reading(self) -> Iterator[JournaledState]:
@@ -143,9 +132,14 @@ class JournaledStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size, journal_size)
 
     def holds(self, kind_check: Callable[[JournaledState], bool]) -> bool:
-        """Ask the state this process already holds, without any I/O (False if none)."""
-        with self._thread_lock:
-            return self._state is not None and kind_check(self._state)
+        """Ask the state this process already holds, without any I/O (False if none).
+
+        Takes no lock, so it never waits behind a writer's fsync; the state may be a commit
+        behind. Fit for "which store is this id's": ids never move between stores, and a
+        caller then reads the record in a current section, where a deleted one is missed.
+        """
+        state = self._state
+        return state is not None and kind_check(state)
 
     # -- creation and removal ------------------------------------------------------------
 
@@ -193,9 +187,10 @@ class JournaledStore:
         self._offset = 0
 
     def close(self) -> None:
-        """Close the journal file this process keeps open."""
+        """Close the journal and lock files this process keeps open."""
         with self._thread_lock:
             self._forget()
+            self._file_lock.close()
 
     def invalidate(self) -> None:
         """Drop the in-memory state (after a failed transaction); the next lock reloads."""

@@ -7,7 +7,7 @@ nothing above imports psycopg.
 
 Atomic sections are transactions. A project writer first locks the project's row
 (`SELECT … FOR UPDATE`), a global writer takes an advisory lock: writers of one scope queue
-up exactly as they do on the file backend's filelocks, on any number of hosts. Readers take
+up exactly as they do on the file backend's file locks, on any number of hosts. Readers take
 no lock and see every transaction committed before they began (READ COMMITTED).
 """
 
