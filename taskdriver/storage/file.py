@@ -298,7 +298,7 @@ class FileStorage(Storage):
 
     @contextmanager
     def global_tx(self, write: bool = True) -> Iterator[GlobalTx]:
-        with (self._global.locked() if write else self._global.reading()) as state:
+        with self._global.section(write) as state:
             tx = FileGlobalTx(state, self, write)  # type: ignore[arg-type]
             yield from _commit_on_exit(self._global, tx)
         for hook in tx.after_commit:
@@ -307,7 +307,7 @@ class FileStorage(Storage):
     @contextmanager
     def project_tx(self, project_id: str, write: bool = True) -> Iterator[ProjectTx]:
         store = self.project_store(project_id)
-        with (store.locked() if write else store.reading()) as state:
+        with store.section(write) as state:
             tx = FileProjectTx(project_id, state, write)  # type: ignore[arg-type]
             yield from _commit_on_exit(store, tx)
 

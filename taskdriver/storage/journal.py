@@ -8,10 +8,20 @@ Layout of a store directory:
 
 Every process keeps the decoded state in memory and, each time it takes the store's lock,
 reads only the journal bytes appended since it last looked (incremental replay). A commit
-appends one line and fsyncs it, so a write costs the size of what changed, never the size
-of the store. When the journal outgrows the snapshot, the committer writes a new snapshot
-(generation G+1) and starts an empty journal: the cost is amortised over as many writes as
-the snapshot holds records.
+appends one line, so a write costs the size of what changed, never the size of the store.
+
+Durability (group commit by early lock release): the line is written under the lock, but
+fsynced after the lock is let go, and the request answers only once that fsync returns.
+Meanwhile the next writer can already take the lock, so the fsyncs of concurrent writers
+overlap and the filesystem folds them into one journal commit, instead of every writer
+waiting out the previous one's fsync. Nothing acknowledged can be lost: an fsync makes the
+whole file durable up to where it began, so a line that later writers built on (say, a
+lease the next claim skipped) is on disk before any of them answers. Readers keep the same
+rule: a section answers only after what it saw is on disk (`section`).
+
+When the journal outgrows the snapshot, the committer writes a new snapshot (generation
+G+1) and starts an empty journal: the cost is amortised over as many writes as the
+snapshot holds records.
 
 Crash safety: a line is a whole transaction; a process killed mid-append leaves a torn
 last line, which the next lock holder cuts off (nobody acknowledged it). A snapshot is
@@ -84,6 +94,9 @@ class JournaledStore:
         self._snapshot_bytes = 0
         # Notified after each commit of this process, so its own waiters wake at once.
         self.committed = threading.Condition()
+        # (generation, offset) up to which this process knows the journal is on disk.
+        self._durable = (0, 0)
+        self._durable_lock = threading.Lock()
 
     # -- access --------------------------------------------------------------------------
 
@@ -96,6 +109,42 @@ class JournaledStore:
         """
         with self._thread_lock, self._file_lock:
             yield self._catch_up()
+
+    @contextmanager
+    def section(self, write: bool) -> Iterator[JournaledState]:
+        """`locked()` for a write, `reading()` for a read; then, with every lock let go,
+        wait until all the section saw or wrote is on disk. Only a section that ends
+        without an exception waits: an error answer acknowledges nothing."""
+        with self.locked() if write else self.reading() as state:
+            yield state
+            position = (self._generation, self._offset)
+        self.make_durable(position)
+
+    def make_durable(self, position: tuple[int, int]) -> None:
+        """Return once the journal of generation `position[0]` is on disk up to
+        `position[1]`, fsyncing it unless this process knows it already is.
+
+        Opens the journal by name: this process may have moved on to a newer generation
+        meanwhile. A journal that is gone was compacted away (its lines are in a snapshot
+        that was on disk before the old journal was removed) or its store was deleted.
+        """
+        generation, offset = position
+        durable_generation, durable_offset = self._durable
+        if not self._fsync or (generation == durable_generation and offset <= durable_offset):
+            return
+        try:
+            fd = os.open(self._journal_path(generation), os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise StorageError(f"cannot write storage: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+        with self._durable_lock:
+            if position > self._durable:
+                self._durable = position
 
     @contextmanager
     def reading(self) -> Iterator[JournaledState]:
@@ -292,7 +341,8 @@ class JournaledStore:
             os.fsync(journal.fileno())
 
     def append(self, changes: list[Change]) -> None:
-        """Durably append one transaction; call while holding `locked()`.
+        """Append one transaction; call while holding `locked()` (inside `section`, which
+        fsyncs it once the lock is let go).
 
         If it raises (a full disk, say), nothing was acknowledged: whatever part of the line
         reached the file is cut off again, and the in-memory state (which already holds the
@@ -306,7 +356,6 @@ class JournaledStore:
             raise StorageError(f"cannot write storage: {exc}") from exc
         try:
             _write_all(self._journal.fileno(), line)
-            self._sync(self._journal)
         except OSError as exc:
             with suppress(OSError):  # a shorter file needs no space; the next lock cuts it
                 os.ftruncate(self._journal.fileno(), self._offset)
@@ -318,7 +367,7 @@ class JournaledStore:
         if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes):
             try:
                 self._compact()
-            except OSError as exc:  # the line is durable; the old snapshot stays valid
+            except OSError as exc:  # the line is written; the old snapshot stays valid
                 log.warning("compaction of %s failed: %s", self.directory, exc)
                 self.invalidate()
 
