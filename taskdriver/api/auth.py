@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..models import Principal
+from .blueprint import Blueprint
 from .context import ok, principal, services
 from .schemas import (
     ExtendSessionArgs,

@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 from flask import Response, current_app
-from flask_smorest import Blueprint
 
 from .. import __version__
 from ..errors import StorageError
+from .blueprint import Blueprint
 from .context import driver, services
 from .errors import error_response
 from .schemas import HealthSchema, MetricsJsonSchema, envelope

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask_smorest import Blueprint
-
+from .blueprint import Blueprint
 from .context import driver, ok, principal
 from .schemas import (
     AgentLeaseSchema,

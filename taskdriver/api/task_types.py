@@ -6,8 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .schemas import (
     IDEMPOTENCY_KEY_PARAMETER,

@@ -6,10 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from ..models import TaskFilter, TaskSpec, TaskStatus
+from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .errors import validation_details, validation_message
 from .schemas import (
