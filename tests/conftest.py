@@ -15,8 +15,10 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from marshmallow import Schema
 
 from taskdriver import create_app
+from taskdriver.api.dumping import COMPILED
 from taskdriver.extension import services
 
 ADMIN_TOKEN = "test-operator-token-0123456789abcdef"
@@ -36,6 +38,29 @@ def postgres_unavailable() -> str | None:
     except psycopg.Error as exc:
         return (f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc.__class__.__name__}); "
                 "set TASKDRIVER_TEST_DATABASE_URL to run the PostgreSQL backend tests")
+
+
+@pytest.fixture(autouse=True)
+def compiled_dumps_match_marshmallow() -> Iterator[None]:
+    """Every response a test makes is dumped both ways: the compiled dump (api/dumping.py)
+    must give exactly what marshmallow's own Schema.dump gives for the same object."""
+    originals = [(schema, schema.dump) for schema, _ in COMPILED]
+
+    def checked(schema: Schema, compiled: Any) -> Any:
+        def dump(obj: Any) -> Any:
+            fast, reference = compiled(obj), Schema.dump(schema, obj)
+            assert fast == reference and list(fast) == list(reference), (
+                f"{type(schema).__name__}: compiled dump differs from marshmallow's")
+            return fast
+        return dump
+
+    for schema, compiled in originals:
+        schema.dump = checked(schema, compiled)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for schema, compiled in originals:
+            schema.dump = compiled  # type: ignore[method-assign]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,9 +1,10 @@
-"""flask-smorest's Blueprint, with argument parsing that does no work twice per request.
+"""flask-smorest's Blueprint, doing no per-request work that can be done once.
 
 Out of the box, flask-smorest hands webargs the schema class, which builds a new schema
 instance (deep-copying every field) for each request, and webargs parses the JSON body a
 second time after `http.py` has parsed and checked it. Both are per-request costs with no
-purpose: schemas are reusable, and the body Flask parsed is cached on the request.
+purpose: schemas are reusable, and the body Flask parsed is cached on the request. Response
+schemas are dumped by a compiled function (`dumping.py`) with marshmallow's exact output.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import flask_smorest
 from marshmallow import Schema
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
+
+from .dumping import use_compiled_dump
 
 
 class ParsedBodyParser(FlaskParser):
@@ -39,3 +42,15 @@ class Blueprint(flask_smorest.Blueprint):
     def arguments(self, schema: type[Schema] | Schema, *args: Any, **kwargs: Any) -> Any:
         return super().arguments(schema() if isinstance(schema, type) else schema,
                                  *args, **kwargs)
+
+    def response(self, status_code: int, schema: type[Schema] | Schema | None = None,
+                 **kwargs: Any) -> Any:
+        """flask-smorest's response, dumping through the schema's compiled dump.
+
+        flask-smorest documents the schema and calls its `dump` with the view's result.
+        """
+        if isinstance(schema, type):
+            schema = schema()
+        if schema is not None:
+            use_compiled_dump(schema)
+        return super().response(status_code, schema, **kwargs)

@@ -279,6 +279,9 @@ class FileStorage(Storage):
         The id names a directory, so anything but a UUID is refused here too, whatever the
         caller checked: no id can reach outside the data directory.
         """
+        store = self._stores.get(project_id)  # known, so a valid id: no need to check again
+        if store is not None:
+            return store
         if not _is_uuid(project_id):
             raise NotFound("Project not found")
         with self._stores_lock:

@@ -80,6 +80,8 @@ class JournaledStore:
     def __init__(self, directory: Path, lock_path: Path,
                  new_state: Callable[[], JournaledState], fsync: bool = True) -> None:
         self.directory = directory
+        # As a string, built once: every request stats it (pathlib would rebuild it each time).
+        self._snapshot_path = str(directory / SNAPSHOT_NAME)
         self._new_state = new_state
         self._fsync = fsync
         # One lock per path per process, behind a thread lock: threads of one process
@@ -164,7 +166,7 @@ class JournaledStore:
 
     def _unchanged(self) -> bool:
         try:
-            st = os.stat(self.directory / SNAPSHOT_NAME)
+            st = os.stat(self._snapshot_path)
         except FileNotFoundError:
             return False
         return ((st.st_ino, st.st_mtime_ns, st.st_size) == self._snapshot_sig
@@ -174,7 +176,7 @@ class JournaledStore:
         """What changes with every commit of any process: the snapshot's identity and the
         current journal's size. Two `stat` calls and no lock, so a waiter may poll it."""
         try:
-            st = os.stat(self.directory / SNAPSHOT_NAME)
+            st = os.stat(self._snapshot_path)
             journal_size = os.stat(self._journal_path(self._generation)).st_size
         except FileNotFoundError:
             return (-1,)  # being compacted or deleted: a change either way
@@ -302,8 +304,8 @@ class JournaledStore:
         self._state = state
         self._switch_to(generation, sig)
 
-    def _journal_path(self, generation: int) -> Path:
-        return self.directory / f"journal.{generation}.jsonl"
+    def _journal_path(self, generation: int) -> str:
+        return f"{self.directory}/journal.{generation}.jsonl"
 
     def _replay_tail(self) -> None:
         journal = self._journal
@@ -374,7 +376,7 @@ class JournaledStore:
     def _compact(self) -> None:
         state = self._state
         assert state is not None
-        old_journal = self._journal_path(self._generation)
+        old_journal = Path(self._journal_path(self._generation))
         self._write_snapshot(state, self._generation + 1)
         old_journal.unlink(missing_ok=True)
         st = os.stat(self.directory / SNAPSHOT_NAME)
