@@ -8,17 +8,18 @@ it was the largest single cost of an agent's request (README, "Performance").
 `compile_dump(schema)` walks a schema once and returns a function that does only the work
 that matters, in the same order: read each attribute the way `_get_value_for_key` does,
 apply the field's `dump_default` when it is missing (and skip it when still missing), and
-call the very `_serialize` marshmallow would call, or the compiled dump of a nested schema.
-The output is the same dict. A schema it cannot follow exactly (dump hooks, `many`, its own
+call the very `_serialize` marshmallow would call (none at all where it would return the
+value unchanged: a str to a String field), or the compiled dump of a nested schema. The
+output is the same dict. A schema it cannot follow exactly (dump hooks, `many`, its own
 get_attribute or _serialize, a field that overrides serialize or get_value) is left to
-marshmallow: `compile_dump` returns None. The test suite checks every compiled dump against
-marshmallow's on every response it makes (`tests/conftest.py`).
+marshmallow: `compile_dump` returns None. The test suite checks every
+compiled dump against marshmallow's on every response it makes (`tests/conftest.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from marshmallow import Schema, fields
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
@@ -26,7 +27,6 @@ from marshmallow.utils import get_value, missing
 
 Dump = Callable[[Any], Any]
 Convert = Callable[[Any, Any], Any]  # (value, the object it came from) -> dumped value
-Read = Callable[[Any], Any]
 
 COMPILED: list[tuple[Schema, Dump]] = []
 """Every response schema dumping through its compiled dump, for the test suite's check."""
@@ -51,49 +51,73 @@ def compile_dump(schema: Schema) -> Dump | None:
             or type(schema)._serialize is not Schema._serialize
             or schema.dict_class is not dict):
         return None
-    steps: list[tuple[str, Read, Convert]] = []
+    steps: list[_Step] = []
     for attr_name, field in schema.dump_fields.items():
+        name = attr_name if field.attribute is None else field.attribute
         if (type(field).serialize is not fields.Field.serialize
                 or type(field).get_value is not fields.Field.get_value):
             return None
-        key = field.data_key if field.data_key is not None else attr_name
-        steps.append((key, _reader(field, attr_name), _converter(field, attr_name)))
+        steps.append(_Step(field.data_key if field.data_key is not None else attr_name,
+                           name if field._CHECK_ATTRIBUTE else None, "." in name,
+                           field.dump_default, _converter(field, attr_name),
+                           _unchanged_types(field)))
 
     def dump(obj: Any) -> dict[str, Any]:
         out = {}
-        for key, read, convert in steps:
-            value = read(obj)
-            if value is not missing:
-                out[key] = convert(value, obj)
+        by_key = hasattr(obj, "__getitem__")  # as utils._get_value_for_key decides
+        for key, name, dotted, default, convert, unchanged in steps:
+            if name is None:  # Method and Function fields compute their value
+                value = None
+            elif dotted:  # "task.id": marshmallow's own path lookup
+                value = get_value(obj, name, missing)
+            elif by_key:
+                value = _item(obj, name)
+            else:
+                value = getattr(obj, name, missing)
+            if value is missing:
+                value = default() if callable(default) else default
+                if value is missing:
+                    continue
+            out[key] = value if unchanged is ALL or type(value) in unchanged \
+                else convert(value, obj)
         return out
 
     return dump
 
 
-def _reader(field: fields.Field, attr_name: str) -> Read:
-    """What `Field.serialize` reads before `_serialize`, defaults applied."""
-    if not field._CHECK_ATTRIBUTE:  # Method and Function fields compute their value
-        return lambda obj: None
-    name = attr_name if field.attribute is None else field.attribute
-    default = field.dump_default
+class _Step(NamedTuple):
+    key: str
+    name: str | None  # the attribute to read; None for a field that computes its value
+    dotted: bool  # a path through nested objects ("task.id")
+    default: Any
+    convert: Convert
+    unchanged: frozenset[type] | None  # value types _serialize returns as they are
 
-    def lookup(obj: Any) -> Any:  # utils._get_value_for_key
-        if not hasattr(obj, "__getitem__"):
-            return getattr(obj, name, missing)
-        try:
-            return obj[name]
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return getattr(obj, name, missing)
 
-    look = (lambda obj: get_value(obj, name, missing)) if "." in name else lookup
+ALL = None
+"""`_Step.unchanged` for a field that returns every value as it is (Raw)."""
 
-    def read(obj: Any) -> Any:
-        value = look(obj)
-        if value is missing:
-            value = default() if callable(default) else default
-        return value
 
-    return read
+def _item(obj: Any, name: str) -> Any:
+    """utils._get_value_for_key for an object with __getitem__."""
+    try:
+        return obj[name]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return getattr(obj, name, missing)
+
+
+def _unchanged_types(field: fields.Field) -> frozenset[type] | None:
+    """The value types the field's `_serialize` returns unchanged, so need no call."""
+    serialize = type(field)._serialize
+    if serialize is fields.Raw._serialize:
+        return ALL
+    if serialize is fields.String._serialize:
+        return frozenset({str, type(None)})  # ensure_text_type: str(value)
+    if (isinstance(field, fields.Number) and serialize is fields.Number._serialize
+            and type(field)._format_num is fields.Number._format_num
+            and field.num_type is int and not field.as_string):
+        return frozenset({int, type(None)})  # int(value); a bool (an int subtype) is called
+    return frozenset()
 
 
 def _converter(field: fields.Field, attr_name: str) -> Convert:
