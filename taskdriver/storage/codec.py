@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any
 
 import orjson
@@ -27,10 +28,27 @@ def encode(record: Any) -> bytes:
 
 
 def decode_task(raw: dict[str, Any]) -> Task:
+    """A task as stored, its repeated strings interned.
+
+    A worker holds every task of the projects it serves, decoded from the same few
+    strings over and over (the project id, type ids, batch ids, agent names, variable
+    names): one shared copy of each instead of one per task is about 200 bytes a task.
+    """
     raw["status"] = TaskStatus(raw["status"])
     raw["attempts"] = tuple(
-        Attempt(**{**a, "status": AttemptStatus(a["status"])}) for a in raw["attempts"])
+        Attempt(**{**a, "status": AttemptStatus(a["status"]),
+                   "agent_name": _shared(a["agent_name"])}) for a in raw["attempts"])
+    for name in ("project_id", "type_id", "batch_id", "assigned_to"):
+        raw[name] = _shared(raw[name])
+    if raw["variables"]:
+        raw["variables"] = {intern(key): value for key, value in raw["variables"].items()}
+    if raw["updated_at"] == raw["created_at"]:
+        raw["updated_at"] = raw["created_at"]  # one float object for both
     return Task(**raw)
+
+
+def _shared(text: str | None) -> str | None:
+    return None if text is None else intern(text)
 
 
 def decode_task_type(raw: dict[str, Any]) -> TaskType:

@@ -31,6 +31,7 @@ instant leaves either the old snapshot with its journal or the new one.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -303,6 +304,7 @@ class JournaledStore:
                 state.apply(kind, record.id, record)
         self._state = state
         self._switch_to(generation, sig)
+        _keep_out_of_gc_scans()
 
     def _journal_path(self, generation: int) -> str:
         return f"{self.directory}/journal.{generation}.jsonl"
@@ -402,6 +404,19 @@ class JournaledStore:
         os.replace(temporary, self.directory / SNAPSHOT_NAME)
         if self._fsync:
             _fsync_dir(self.directory)
+
+
+def _keep_out_of_gc_scans() -> None:
+    """Move what is alive now (a freshly loaded store: ~10 objects a task) out of the
+    cyclic garbage collector's sight.
+
+    The records live long and hold no reference cycles (reference counting frees a
+    replaced one at once), yet every full collection walked all of them: at 100,000 tasks
+    that made a bulk load of 10,000 more almost twice as slow. Young garbage is collected
+    first so that no cycle is frozen with them.
+    """
+    gc.collect(1)
+    gc.freeze()
 
 
 def _write_all(fd: int, data: bytes) -> None:
