@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None,
     from flask import Flask
 
     from . import api, dashboard, logs, server_cli
+    from .api.json_provider import OrjsonProvider
     from .auth import Authenticator
     from .config import Settings
     from .extension import EXTENSION, Services
@@ -37,9 +38,10 @@ def create_app(config: Mapping[str, Any] | None = None,
 
     settings = Settings.from_env(config)
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["TASKDRIVER_SETTINGS"] = settings
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     logs.configure()
     storage = open_storage(settings.resolved_storage_url, settings.fsync)
     try:
