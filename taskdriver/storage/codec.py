@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from functools import partial
 from sys import intern
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -21,10 +24,53 @@ from ..models import (
     TaskType,
 )
 
+_Record = TypeVar("_Record")
+
 
 def encode(record: Any) -> bytes:
     """A record as JSON (orjson writes dataclasses, enums and tuples natively)."""
     return orjson.dumps(record)
+
+
+def _builder(cls: type[_Record]) -> Callable[[dict[str, Any]], _Record]:
+    """A constructor of `cls` (a slots dataclass) from a stored record's fields.
+
+    A frozen dataclass's own `__init__` sets each field through `object.__setattr__`:
+    12 microseconds for a task's 24 fields, paid for every task a worker loads or replays.
+    Setting the slots directly takes a third of that. Fields a record lacks (it was written
+    before they existed) take their defaults, as they would in `__init__`.
+    """
+    steps = []
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.default is not dataclasses.MISSING:
+            make: Callable[[], Any] | None = partial(_same, field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            make = field.default_factory
+        else:
+            make = None
+        steps.append((field.name, getattr(cls, field.name).__set__, make))
+    new = object.__new__
+
+    def build(values: dict[str, Any]) -> _Record:
+        record = new(cls)
+        for name, set_slot, make in steps:
+            if name in values:
+                set_slot(record, values[name])
+            elif make is None:
+                raise TypeError(f"a stored {cls.__name__} lacks {name}")
+            else:
+                set_slot(record, make())
+        return record
+
+    return build
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_new_task = _builder(Task)
+_new_attempt = _builder(Attempt)
 
 
 def decode_task(raw: dict[str, Any]) -> Task:
@@ -35,16 +81,19 @@ def decode_task(raw: dict[str, Any]) -> Task:
     names): one shared copy of each instead of one per task is about 200 bytes a task.
     """
     raw["status"] = TaskStatus(raw["status"])
-    raw["attempts"] = tuple(
-        Attempt(**{**a, "status": AttemptStatus(a["status"]),
-                   "agent_name": _shared(a["agent_name"])}) for a in raw["attempts"])
+    if raw["attempts"]:
+        raw["attempts"] = tuple(
+            _new_attempt({**a, "status": AttemptStatus(a["status"]),
+                          "agent_name": _shared(a["agent_name"])}) for a in raw["attempts"])
+    else:
+        raw["attempts"] = ()
     for name in ("project_id", "type_id", "batch_id", "assigned_to"):
         raw[name] = _shared(raw[name])
     if raw["variables"]:
         raw["variables"] = {intern(key): value for key, value in raw["variables"].items()}
     if raw["updated_at"] == raw["created_at"]:
         raw["updated_at"] = raw["created_at"]  # one float object for both
-    return Task(**raw)
+    return _new_task(raw)
 
 
 def _shared(text: str | None) -> str | None:
