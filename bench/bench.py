@@ -397,7 +397,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=2000, help="agent cycles per run")
     parser.add_argument("--repeat", type=int, default=5,
                         help="timed runs per agent-cycle figure; the table shows medians")
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn workers (the server's default: one per core)")
     parser.add_argument("--storage-url", default=None,
                         help="TASKDRIVER_STORAGE_URL to benchmark instead of file storage "
                              "(use an empty database or schema)")
