@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -235,6 +236,90 @@ def test_reads_do_not_reread_storage(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert api.get(f"/api/projects/{project['id']}/tasks?limit=10&offset=100"
                        ).status_code == 200
     assert loads == []
+    close_app(app)
+
+
+class StalledFsync:
+    """os.fsync, except that the first call from a thread named `stalled` waits until
+    released: a disk slow to sync one request's write."""
+
+    def __init__(self) -> None:
+        self.real = os.fsync
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.calls: list[str] = []
+
+    def __call__(self, fd: int) -> None:
+        me = threading.current_thread().name
+        self.calls.append(me)
+        if me == "stalled" and not self.stalled.is_set():
+            self.stalled.set()
+            assert self.release.wait(60), "never released"
+        self.real(fd)
+
+
+def test_a_write_waiting_for_its_fsync_holds_no_lock_and_answers_only_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: a write's line goes to the journal under the project's lock, its fsync
+    runs after the lock is let go. While one create waits for its fsync, another create in
+    the same project is written, synced and answered; the first answers only once its own
+    fsync returns, and both tasks are there after a restart."""
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    fsync = StalledFsync()
+    monkeypatch.setattr(journal.os, "fsync", fsync)
+    answers: dict[str, int] = {}
+
+    def create(name: str) -> None:
+        client = Api(app.test_client())
+        answers[name] = client.post(f"/api/projects/{project['id']}/tasks",
+                                    {"instructions": name}).status_code
+
+    first = threading.Thread(target=create, args=("first",), name="stalled")
+    first.start()
+    try:
+        assert fsync.stalled.wait(60), "the first create never reached its fsync"
+        second = threading.Thread(target=create, args=("second",), name="second")
+        second.start()
+        second.join(60)
+        assert not second.is_alive(), "the second create waited for the first one's fsync"
+        assert answers == {"second": 201}  # the first has not answered: not yet on disk
+    finally:
+        fsync.release.set()
+        first.join(60)
+    assert answers == {"second": 201, "first": 201}
+    monkeypatch.undo()
+    close_app(app)
+    app, api = reopen(data_dir)
+    tasks = api.get(f"/api/projects/{project['id']}/tasks").get_json()["data"]
+    assert sorted(t["instructions"] for t in tasks) == ["first", "second"]
+    close_app(app)
+
+
+def test_a_read_answers_only_once_what_it_saw_is_on_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read that sees a write whose fsync has not returned yet syncs the journal itself
+    before answering; a read of what is known to be on disk syncs nothing."""
+    app, api = reopen(tmp_path / "data")
+    project = api.project("demo")
+    fsync = StalledFsync()
+    monkeypatch.setattr(journal.os, "fsync", fsync)
+    writer = threading.Thread(name="stalled", target=lambda: Api(app.test_client()).post(
+        f"/api/projects/{project['id']}/tasks", {"instructions": "pending"}))
+    writer.start()
+    try:
+        assert fsync.stalled.wait(60)
+        calls_before = len(fsync.calls)
+        listed = api.get(f"/api/projects/{project['id']}/tasks").get_json()["data"]
+        assert [t["instructions"] for t in listed] == ["pending"]
+        assert fsync.calls[calls_before:] == ["MainThread"]  # synced before answering
+        calls_before = len(fsync.calls)
+        assert api.get(f"/api/projects/{project['id']}/tasks").status_code == 200
+        assert fsync.calls[calls_before:] == []  # known to be on disk now
+    finally:
+        fsync.release.set()
+        writer.join(60)
     close_app(app)
 
 
