@@ -128,8 +128,25 @@ def _converter(field: fields.Field, attr_name: str) -> Convert:
             if field.schema.many or field.many:
                 return lambda value, obj: None if value is None else [nested(v) for v in value]
             return lambda value, obj: None if value is None else nested(value)
+    if (isinstance(field, fields.Dict) and type(field)._serialize is fields.Mapping._serialize
+            and _returns_str_unchanged(field.key_field)
+            and _returns_str_unchanged(field.value_field)):
+        serialize_map = field._serialize
+        # Mapping._serialize builds {key: value} through both fields' _serialize, which
+        # give back a str as it is: a map of str to str comes out equal to itself.
+        return lambda value, obj: value if value is None or _all_str(value) \
+            else serialize_map(value, attr_name, obj)
     if isinstance(field, fields.List) and type(field)._serialize is fields.List._serialize:
         inner = _converter(field.inner, attr_name)
         return lambda value, obj: None if value is None else [inner(v, obj) for v in value]
     serialize = field._serialize
     return lambda value, obj: serialize(value, attr_name, obj)
+
+
+def _returns_str_unchanged(field: fields.Field | None) -> bool:
+    return field is not None and type(field)._serialize is fields.String._serialize
+
+
+def _all_str(mapping: Any) -> bool:
+    return type(mapping) is dict and all(
+        type(key) is str and type(value) is str for key, value in mapping.items())

@@ -387,8 +387,10 @@ class TaskSchema(Schema):
     def _run_after(self, task: Any) -> str | None:
         """`runAfter` while the task waits for its moment, null once it is due (by the
         service's clock, read at the start of the request)."""
+        if task.run_after is None:
+            return None
         now = g.get("now") if has_app_context() else None
-        if task.run_after is None or (now is not None and task.run_after <= now):
+        if now is not None and task.run_after <= now:
             return None
         return rfc3339(task.run_after)
 
