@@ -104,20 +104,37 @@ def test_bulk_creates_each_item_on_its_own(api: Api, project: dict) -> None:
         {"instructions": 42},  # invalid
         {"typeId": strict["id"], "variables": {"module": "x"}},  # duplicate under fail
         {"typeId": task_type["id"], "variables": {}},  # missing variable
+        {"instructions": "x", "delaySeconds": 5,  # a rule across fields
+         "runAfter": "2030-01-01T00:00:00Z"},
+        {"instructions": "x", "colour": "red"},  # a field no task has
     ]
     response = api.post(f"/api/projects/{project['id']}/tasks/bulk",
                         {"tasks": items, "batchId": "batch-security-audit-2024"})
     assert response.status_code == 201
     data = response.get_json()["data"]
     assert data["tasksCreated"] == 2 and data["duplicates"] == 1
-    assert [e["index"] for e in data["errors"]] == [3, 4, 5]
+    assert [e["index"] for e in data["errors"]] == [3, 4, 5, 6, 7]
     assert data["errors"][0]["validationDetails"][0]["field"] == "instructions"
     assert "Duplicate" in data["errors"][1]["error"]
     assert data["errors"][2]["validationDetails"][0]["field"] == "variables.module"
+    assert data["errors"][3]["validationDetails"][0]["field"] == "delaySeconds"
+    assert data["errors"][4]["validationDetails"][0]["field"] == "colour"
     created = data["createdTasks"]
     assert [t["batchId"] for t in created] == ["batch-security-audit-2024", "own"]
     listed = api.get(f"/api/projects/{project['id']}/tasks?batchId=own").get_json()["data"]
     assert [t["id"] for t in listed] == [created[1]["id"]]
+
+
+def test_bulk_checks_rules_across_fields_with_or_without_other_bad_items(
+        api: Api, project: dict) -> None:
+    both = {"instructions": "x", "delaySeconds": 5, "runAfter": "2030-01-01T00:00:00Z"}
+    path = f"/api/projects/{project['id']}/tasks/bulk"
+    for items, refused in (([both, {"instructions": "ok"}], [0]),
+                           ([both, {"instructions": 1}, {"instructions": "ok"}], [0, 1])):
+        data = api.post(path, {"tasks": items}).get_json()["data"]
+        assert [e["index"] for e in data["errors"]] == refused
+        assert data["errors"][0]["validationDetails"][0]["field"] == "delaySeconds"
+        assert data["tasksCreated"] == 1
 
 
 def test_bulk_body_must_be_a_list_of_1_to_1000(api: Api, project: dict) -> None:
