@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-under-load lint reap bench soak crash fuzz screenshot clean
+.PHONY: install run test test-under-load lint reap bench profile soak crash fuzz screenshot clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(STAMP)
 # Proof: benchmark (writes bench/results.json), soak, crash and fuzz at full size.
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
+
+# Where a request's time goes: cProfile of every request under gunicorn, by stage.
+profile: $(STAMP)
+	$(VENV)/bin/python bench/profile_requests.py $(PROFILE_ARGS)
 
 soak: $(STAMP)
 	$(VENV)/bin/python tests/soak.py

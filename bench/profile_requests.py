@@ -1,6 +1,6 @@
 """Where an agent cycle's time goes: cProfile of every request under the real gunicorn.
 
-    python bench/profile_requests.py [--agents 8] [--cycles 2000] [--workers 5] [--top 25]
+    python bench/profile_requests.py [--agents 8] [--cycles 2000] [--workers N] [--top 25]
 
 Serves TaskDriver with `bench/profile.gunicorn.conf.py` (TaskDriver's gunicorn settings plus a
 profiler switched on from gunicorn's pre_request to its post_request hook in each request's
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import pstats
 import shutil
 import tempfile
@@ -107,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, default=8)
     parser.add_argument("--cycles", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--top", type=int, default=25, help="functions by own time to list")
     parser.add_argument("--output", default=str(ROOT / "build" / "requests.prof"),
                         help="where to keep the merged profile (for pstats or snakeviz)")
