@@ -43,7 +43,8 @@ STAGES = (
     ("      catching up with other workers", "taskdriver/storage/journal.py", "_catch_up"),
     ("      journal append (write + fsync)", "taskdriver/storage/journal.py", "append"),
     ("        fsync", "~", "<built-in method posix.fsync>"),
-    ("    response serialization (marshmallow dump)", "marshmallow/schema.py", "dump"),
+    ("    response serialization (marshmallow)", "marshmallow/schema.py", "dump"),
+    ("    response serialization (compiled dump)", "taskdriver/api/dumping.py", "dump"),
     ("  JSON encoding of the answer", "flask/json/provider.py", "response"),
     ("  after-request hooks", "flask/app.py", "process_response"),
     ("    metrics: observe", "prometheus_flask_exporter/__init__.py", "after_request"),
@@ -92,8 +93,10 @@ def cumulative(stats: pstats.Stats, suffix: str, name: str) -> tuple[float, int]
 def report(stats: pstats.Stats, top: int) -> None:
     total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
     requests = cumulative(stats, "flask/app.py", "wsgi_app")[1] or 1
+    calls = sum(row[1] for row in stats.stats.values())  # type: ignore[attr-defined]
     print(f"{requests} requests, {total / requests * 1000:.2f} ms of profiled time each "
-          f"(profiler overhead included)\n")
+          f"(profiler overhead included), {calls / requests:.0f} Python function calls "
+          f"each (a count: the same on a busy machine)\n")
     print(f"{'stage':<52} {'ms/request':>10} {'share':>7}")
     print(f"{'all request work (gunicorn included)':<52} {total / requests * 1000:>10.3f} "
           f"{100:>6.1f}%")

@@ -11,16 +11,24 @@ import os
 from pathlib import Path
 
 from flask import Flask, Request
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ..config import Settings
 from .views import blp
 
 SECRET_FILE = "dashboard.secret"
+DASHBOARD_PATH = "/dashboard"
 
 
 class _SessionCookies(SecureCookieSessionInterface):
-    """Flask's signed cookie session, `Secure` whenever the request came over HTTPS."""
+    """Flask's signed cookie session, `Secure` whenever the request came over HTTPS, and
+    only under /dashboard (the cookie's path): an API request gets Flask's null session,
+    which opens and saves nothing, instead of a signer built and a cookie looked for."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith(DASHBOARD_PATH):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         from flask import request
@@ -52,6 +60,6 @@ def init_app(app: Flask) -> None:
     app.secret_key = _secret_key(settings)
     app.config.update(SESSION_COOKIE_NAME="taskdriver_dashboard",
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-                      SESSION_COOKIE_PATH="/dashboard")
+                      SESSION_COOKIE_PATH=DASHBOARD_PATH)
     app.session_interface = _SessionCookies()
     app.register_blueprint(blp)
