@@ -3,7 +3,9 @@
 A bulk answer carries the 1,000 tasks it created; the standard library's encoder spent
 more time on that than on creating them. orjson writes the same JSON (compact, keys in the
 order given, non-string keys as strings, dates and other objects through Flask's own
-`default`) several times faster, as UTF-8 rather than \\u-escapes. Reading stays with
+`default`) several times faster, as UTF-8 rather than \\u-escapes. It writes integers
+within 64 bits, as every stored value is (`http.py`) and every query number (`schemas.py`)
+must be. Reading stays with
 Flask's parser: it accepts lone surrogates, NaN and huge integers, which `http.py` then
 refuses with a 422 naming the field instead of a bare "malformed JSON".
 """

@@ -28,6 +28,8 @@ from ..models import (
 from ..templates import VARIABLE_NAME
 from ..times import rfc3339
 
+MAX_OFFSET = 2**63 - 1
+
 
 class WholeMatch(validate.Regexp):
     """A pattern the whole value must match: Python's `$` would let a trailing newline by."""
@@ -152,7 +154,9 @@ class ProjectUpdateArgs(Schema):
 
 
 class Paging(Schema):
-    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+    # Past 2**63 - 1 an offset is no page of anything, and neither Python's slicing nor
+    # a JSON writer of 64-bit integers takes it: a 422 names it.
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
 
 
 class ProjectListArgs(Paging):
