@@ -282,10 +282,16 @@ def test_page_offsets_stop_at_64_bits(api: Api, project: dict) -> None:
     """Found by the fuzz: an offset past 64 bits was a 500 (slicing refused it, and so did
     the JSON writer echoing it in `pagination`). The largest is an empty page; past it, 422."""
     path = f"/api/projects/{project['id']}/tasks"
-    largest = api.get(f"{path}?offset={2**63 - 1}&batchId=b1")
-    assert largest.status_code == 200
-    assert largest.get_json()["data"] == []
-    assert largest.get_json()["pagination"]["offset"] == 2**63 - 1
+    api.task(project["id"], instructions="one")
+    for filters in ("", "&batchId=b1", "&status=queued"):
+        for limit in (1, 1000):
+            largest = api.get(f"{path}?offset={2**63 - 1}&limit={limit}{filters}")
+            assert largest.status_code == 200, largest.get_json()
+            assert largest.get_json()["data"] == []
+            assert largest.get_json()["pagination"]["offset"] == 2**63 - 1
+    for listing in ("/api/projects", f"/api/projects/{project['id']}/task-types",
+                    f"/api/projects/{project['id']}/batches"):
+        assert api.get(f"{listing}?offset={2**63 - 1}").get_json()["data"] == []
     past = api.get(f"{path}?offset={2**100}")
     assert past.status_code == 422
     assert past.get_json()["validationDetails"][0]["field"] == "offset"

@@ -192,7 +192,8 @@ class FileProjectTx(_ChangeLog, ProjectTx):
                    ) -> tuple[list[Task], int]:
         tasks = self.state.tasks
         if task_filter == TaskFilter():
-            return list(itertools.islice(tasks.values(), offset, offset + limit)), len(tasks)
+            end = min(offset + limit, len(tasks))  # islice takes no stop past sys.maxsize
+            return list(itertools.islice(tasks.values(), offset, end)), len(tasks)
         if task_filter.batch_id is not None:
             members = self.state.batches.get(task_filter.batch_id, {})
             source = sorted((tasks[i] for i in members), key=lambda t: t.seq)
