@@ -17,6 +17,7 @@ import pytest
 
 from taskdriver.models import Project, ProjectConfig, ProjectStatus, Task, TaskStatus
 from taskdriver.storage import journal
+from taskdriver.storage.process_lock import ProcessLock
 
 from conftest import Api, close_app, make_app
 
@@ -133,6 +134,34 @@ def spawn_writer(data_dir: Path, project_id: str, *args: str) -> subprocess.Pope
     """Start `storage_worker.py` in its own process; it prints each acknowledged id."""
     return subprocess.Popen([sys.executable, str(WORKER), str(data_dir), project_id, *args],
                             stdout=subprocess.PIPE, text=True)
+
+
+def test_a_forked_child_waits_for_the_lock_its_parent_holds(tmp_path: Path) -> None:
+    """flock locks belong to the open file description, which fork shares: a child using its
+    parent's descriptor would "get" a lock the parent holds. The store's lock reopens its
+    file in a child, so the child waits until the parent lets go."""
+    lock = ProcessLock(tmp_path / "store.lock")
+    lock.acquire()  # the parent's descriptor, inherited by the child below
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report when it got the lock, then leave at once
+        try:
+            lock.acquire()
+            os.write(write_end, repr(time.monotonic()).encode())
+        finally:
+            os._exit(0)
+    try:
+        time.sleep(1.0)  # the child is waiting on the lock meanwhile
+        released_at = time.monotonic()
+        lock.release()
+        _, status = os.waitpid(child, 0)
+        got_it_at = float(os.read(read_end, 64))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+        lock.close()
+    assert os.WEXITSTATUS(status) == 0
+    assert got_it_at >= released_at
 
 
 def test_concurrent_creators_across_processes_lose_nothing(tmp_path: Path) -> None:
