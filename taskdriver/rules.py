@@ -95,11 +95,6 @@ def max_retries(task_type: TaskType | None, project: Project) -> int:
     return project.config.default_max_retries
 
 
-def is_due(task: Task, now: float) -> bool:
-    """Whether a queued task may be handed out now (its `run_after` has come)."""
-    return task.run_after is None or task.run_after <= now
-
-
 def start_moment(run_after: float | None, delay_seconds: float | None, now: float
                  ) -> float | None:
     """When a new task comes due: at `run_after`, or `delay_seconds` from now; None (due at
