@@ -93,6 +93,61 @@ def test_compaction_keeps_everything(tmp_path: Path, monkeypatch: pytest.MonkeyP
     close_app(app)
 
 
+def test_a_task_reads_back_whole_from_memory_the_journal_and_a_snapshot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers hold tasks packed (`storage/packed.py`): every field of every kind of task
+    must read back the same from the packed form, after a journal replay, and after a
+    snapshot."""
+    data_dir = tmp_path / "data"
+    app, api = reopen(data_dir)
+    project = api.project("demo")
+    task_type = api.task_type(project["id"], template="Review {{repo}} for {{topic}}",
+                              duplicateHandling="ignore", retryDelaySeconds=0)
+    done = api.task(project["id"], typeId=task_type["id"], batchId="b1", priority=5,
+                    variables={"repo": "r1", "topic": "auth"}, description="for people")
+    api.next_task("ann", project["id"])
+    api.post(f"/api/tasks/{done['id']}/fail", {"agentName": "ann", "error": "rate limited",
+                                               "canRetry": True})
+    api.next_task("bob", project["id"])
+    api.post(f"/api/tasks/{done['id']}/complete", {
+        "agentName": "bob", "result": {"score": 0, "ok": False, "note": ""},
+        "outputs": [{"path": "a.md", "bytes": 12}, None, 1.5]})
+    running = api.task(project["id"], instructions="with ü, \"quotes\" and\nlines", priority=4)
+    api.next_task("cy", project["id"])
+    untouched = [api.task(project["id"], typeId=task_type["id"], delaySeconds=600,
+                          variables={"repo": "r2", "topic": "x"}, priority=-3),
+                 api.task(project["id"], instructions="plain")]
+
+    def every_task() -> list[dict]:
+        listed = api.get(f"/api/projects/{project['id']}/tasks?limit=100").get_json()["data"]
+        read = [api.get(f"/api/tasks/{t['id']}").get_json()["data"] for t in listed]
+        assert read == listed
+        return read
+
+    in_memory = every_task()
+    assert in_memory[2:] == untouched  # as answered when created
+    completed = in_memory[0]
+    assert (completed["status"], completed["description"], completed["batchId"]) == \
+        ("completed", "for people", "b1")
+    assert completed["result"] == {"score": 0, "ok": False, "note": ""}
+    assert completed["outputs"] == [{"path": "a.md", "bytes": 12}, None, 1.5]
+    assert [(a["agentName"], a["status"], a["error"]) for a in completed["attempts"]] == \
+        [("ann", "failed", "rate limited"), ("bob", "completed", None)]
+    assert in_memory[1]["instructions"] == running["instructions"]
+    assert (in_memory[1]["status"], in_memory[1]["assignedTo"]) == ("running", "cy")
+    close_app(app)
+    app, api = reopen(data_dir)  # from the journal
+    assert every_task() == in_memory
+    monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 1)
+    extra = api.task(project["id"])  # a write to the project's store: it compacts
+    api.delete(f"/api/tasks/{extra['id']}")
+    close_app(app)
+    app, api = reopen(data_dir)  # from a snapshot
+    assert journal_generations(data_dir / "projects" / project["id"]) != [1]
+    assert every_task() == in_memory
+    close_app(app)
+
+
 def journal_generations(store_dir: Path) -> list[int]:
     return [int(p.name.split(".")[1]) for p in store_dir.glob("journal.*.jsonl")]
 

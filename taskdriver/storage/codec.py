@@ -84,11 +84,11 @@ def decode_task(raw: dict[str, Any]) -> Task:
     if raw["attempts"]:
         raw["attempts"] = tuple(
             _new_attempt({**a, "status": AttemptStatus(a["status"]),
-                          "agent_name": _shared(a["agent_name"])}) for a in raw["attempts"])
+                          "agent_name": shared_text(a["agent_name"])}) for a in raw["attempts"])
     else:
         raw["attempts"] = ()
     for name in ("project_id", "type_id", "batch_id", "assigned_to"):
-        raw[name] = _shared(raw[name])
+        raw[name] = shared_text(raw[name])
     if raw["variables"]:
         raw["variables"] = {intern(key): value for key, value in raw["variables"].items()}
     if raw["updated_at"] == raw["created_at"]:
@@ -96,7 +96,8 @@ def decode_task(raw: dict[str, Any]) -> Task:
     return _new_task(raw)
 
 
-def _shared(text: str | None) -> str | None:
+def shared_text(text: str | None) -> str | None:
+    """One shared copy of a string that many records repeat (see `decode_task`)."""
     return None if text is None else intern(text)
 
 

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from ..models import (
 )
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
+from .packed import PackedTask
 from .state import (
     ADMIN_TOKEN,
     IDEMPOTENCY,
@@ -156,8 +158,12 @@ class FileProjectTx(_ChangeLog, ProjectTx):
     def task_type_in_use(self, type_id: str) -> bool:
         return self.state.active_by_type.get(type_id, 0) > 0
 
+    def _whole(self, packed: PackedTask) -> Task:
+        return packed.unpack(self.project_id)
+
     def get_task(self, task_id: str) -> Task | None:
-        return self.state.tasks.get(task_id)
+        packed = self.state.tasks.get(task_id)
+        return None if packed is None else self._whole(packed)
 
     def put_task(self, task: Task) -> None:
         self._put(TASK, task.id, task)
@@ -169,7 +175,8 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         return self.state.max_seq + 1
 
     def next_due(self, now: float) -> Task | None:
-        return self.state.queue.first_due(now, self.state.tasks)
+        packed = self.state.queue.first_due(now, self.state.tasks)
+        return None if packed is None else self._whole(packed)
 
     def delayed_count(self, now: float) -> int:
         return self.state.queue.waiting_count(now, self.state.tasks)
@@ -178,22 +185,23 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         return self.state.queue.next_run_after(now, self.state.tasks)
 
     def running_tasks(self) -> list[Task]:
-        return [self.state.tasks[task_id] for task_id in self.state.running]
+        return [self._whole(self.state.tasks[task_id]) for task_id in self.state.running]
 
     def task_held_by(self, agent_name: str) -> Task | None:
         task_id = self.state.running_by_agent.get(agent_name)
-        return None if task_id is None else self.state.tasks[task_id]
+        return None if task_id is None else self._whole(self.state.tasks[task_id])
 
     def find_duplicate(self, duplicate_key: str) -> Task | None:
         holders = self.state.duplicates.get(duplicate_key)
-        return self.state.tasks[holders[0][1]] if holders else None
+        return self._whole(self.state.tasks[holders[0][1]]) if holders else None
 
     def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
                    ) -> tuple[list[Task], int]:
         tasks = self.state.tasks
         if task_filter == TaskFilter():
             end = min(offset + limit, len(tasks))  # islice takes no stop past sys.maxsize
-            return list(itertools.islice(tasks.values(), offset, end)), len(tasks)
+            page = itertools.islice(tasks.values(), offset, end)
+            return [self._whole(packed) for packed in page], len(tasks)
         if task_filter.batch_id is not None:
             members = self.state.batches.get(task_filter.batch_id, {})
             source = sorted((tasks[i] for i in members), key=lambda t: t.seq)
@@ -204,7 +212,7 @@ class FileProjectTx(_ChangeLog, ProjectTx):
                    and (task_filter.assigned_to is None
                         or t.assigned_to == task_filter.assigned_to)
                    and (task_filter.type_id is None or t.type_id == task_filter.type_id)]
-        return matches[offset:offset + limit], len(matches)
+        return [self._whole(packed) for packed in matches[offset:offset + limit]], len(matches)
 
     def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:
         if batch_id is None:
@@ -290,7 +298,7 @@ class FileStorage(Storage):
             if store is None:
                 store = JournaledStore(self._projects_dir / project_id,
                                        self._locks_dir / f"{project_id}.lock",
-                                       ProjectState, self._fsync)
+                                       partial(ProjectState, project_id), self._fsync)
                 self._stores[project_id] = store
             return store
 

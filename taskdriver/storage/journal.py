@@ -35,7 +35,7 @@ import gc
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,7 +63,7 @@ class JournaledState(Protocol):
     def decode(self, kind: str, raw: Any) -> Any:
         """Turn a record read from disk back into its object."""
 
-    def to_snapshot(self) -> dict[str, list[Any]]:
+    def to_snapshot(self) -> dict[str, Iterable[Any]]:
         """Every live record by kind, ready for orjson (kinds in the order to load them)."""
 
 

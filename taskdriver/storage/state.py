@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, insort
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -22,7 +23,8 @@ from ..models import (
     TaskStatus,
     TaskType,
 )
-from .codec import decode_project, decode_session, decode_task, decode_task_type
+from .codec import decode_project, decode_session, decode_task_type
+from .packed import PackedTask, Packer
 
 TASK = "task"
 TASK_TYPE = "task_type"
@@ -97,60 +99,113 @@ class EventWindow:
             self._totals = [total - base for total in self._totals[first:]]
 
 
-class TaskQueue:
-    """Queued tasks in the order they are handed out, each step O(log n).
+class _Lane:
+    """The due tasks of one priority, in seq order.
 
-    Due tasks wait in a heap by (−priority, seq): highest priority first, oldest first
-    within it. Tasks with a future `run_after` wait in a heap by that moment and move over
-    when it comes. Entries are never removed in place: one that no longer matches its task
-    (leased, changed, deleted) is skipped when it reaches the top.
+    New tasks arrive in seq order, so most wait in a FIFO of two parallel deques (seq, id):
+    16 bytes a task, where a heap entry (a tuple) took 72. A task that comes back (a retry,
+    an expired lease, a delay that ended, a changed priority) is older than the FIFO's tail,
+    so it waits in a small heap beside it; the older of the two heads goes first.
     """
 
-    __slots__ = ("ready", "waiting_heap", "waiting")
+    __slots__ = ("seqs", "ids", "returned")
 
     def __init__(self) -> None:
-        self.ready: list[tuple[int, int, str]] = []
+        self.seqs: deque[int] = deque()
+        self.ids: deque[str] = deque()
+        self.returned: list[tuple[int, str]] = []
+
+    def add(self, seq: int, task_id: str) -> None:
+        if not self.seqs or seq > self.seqs[-1]:
+            self.seqs.append(seq)
+            self.ids.append(task_id)
+        else:
+            heapq.heappush(self.returned, (seq, task_id))
+
+    def _returned_go_first(self) -> bool:
+        return bool(self.returned) and (not self.seqs or self.returned[0][0] < self.seqs[0])
+
+    def first(self) -> tuple[int, str] | None:
+        """(seq, task id) of the oldest entry, if any."""
+        if self._returned_go_first():
+            return self.returned[0]
+        return (self.seqs[0], self.ids[0]) if self.seqs else None
+
+    def drop_first(self) -> None:
+        if self._returned_go_first():
+            heapq.heappop(self.returned)
+        else:
+            self.seqs.popleft()
+            self.ids.popleft()
+
+
+class TaskQueue:
+    """Queued tasks in the order they are handed out, each step O(log n) at most.
+
+    Due tasks wait in one lane per priority (`_Lane`), highest priority first, oldest
+    first within it. Tasks with a future `run_after` wait in a heap by that moment and move
+    over when it comes. Entries are never removed in place: one that no longer matches its
+    task (leased, changed, deleted) is skipped when it reaches the front.
+    """
+
+    __slots__ = ("lanes", "priorities", "waiting_heap", "waiting")
+
+    def __init__(self) -> None:
+        self.lanes: dict[int, _Lane] = {}
+        self.priorities: list[int] = []  # of the lanes, ascending: the last goes first
         self.waiting_heap: list[tuple[float, int, str]] = []
         self.waiting: dict[str, float] = {}  # task id -> run_after, until it comes
 
-    def add(self, task: Task) -> None:
+    def add(self, task: PackedTask) -> None:
         if task.run_after is None:
             self.waiting.pop(task.id, None)
-            heapq.heappush(self.ready, (-task.priority, task.seq, task.id))
+            self._lane(task.priority).add(task.seq, task.id)
         else:
             self.waiting[task.id] = task.run_after
             heapq.heappush(self.waiting_heap, (task.run_after, task.seq, task.id))
 
+    def _lane(self, priority: int) -> _Lane:
+        lane = self.lanes.get(priority)
+        if lane is None:
+            lane = self.lanes[priority] = _Lane()
+            insort(self.priorities, priority)
+        return lane
+
     def discard(self, task_id: str) -> None:
         self.waiting.pop(task_id, None)
 
-    def _promote(self, now: float, tasks: dict[str, Task]) -> None:
+    def _promote(self, now: float, tasks: dict[str, PackedTask]) -> None:
         heap = self.waiting_heap
         while heap and heap[0][0] <= now:
             run_after, _, task_id = heapq.heappop(heap)
             if self.waiting.get(task_id) == run_after:
                 del self.waiting[task_id]
                 task = tasks[task_id]
-                heapq.heappush(self.ready, (-task.priority, task.seq, task_id))
+                self._lane(task.priority).add(task.seq, task_id)
 
-    def first_due(self, now: float, tasks: dict[str, Task]) -> Task | None:
+    def first_due(self, now: float, tasks: dict[str, PackedTask]) -> PackedTask | None:
         """The next task to hand out at `now`, if any."""
         self._promote(now, tasks)
-        while self.ready:
-            negative_priority, seq, task_id = self.ready[0]
-            task = tasks.get(task_id)
-            if (task is not None and task.status is TaskStatus.QUEUED and task.seq == seq
-                    and task.priority == -negative_priority and task_id not in self.waiting):
-                return task
-            heapq.heappop(self.ready)  # stale
+        while self.priorities:
+            priority = self.priorities[-1]
+            lane = self.lanes[priority]
+            while (entry := lane.first()) is not None:
+                seq, task_id = entry
+                task = tasks.get(task_id)
+                if (task is not None and task.status is TaskStatus.QUEUED and task.seq == seq
+                        and task.priority == priority and task_id not in self.waiting):
+                    return task
+                lane.drop_first()  # stale
+            del self.lanes[priority]
+            self.priorities.pop()
         return None
 
-    def waiting_count(self, now: float, tasks: dict[str, Task]) -> int:
+    def waiting_count(self, now: float, tasks: dict[str, PackedTask]) -> int:
         """How many queued tasks are not due yet at `now`."""
         self._promote(now, tasks)
         return len(self.waiting)
 
-    def next_run_after(self, now: float, tasks: dict[str, Task]) -> float | None:
+    def next_run_after(self, now: float, tasks: dict[str, PackedTask]) -> float | None:
         """When the soonest waiting task comes due."""
         self._promote(now, tasks)
         heap = self.waiting_heap
@@ -160,11 +215,17 @@ class TaskQueue:
 
 
 class ProjectState:
-    """One project's task types and tasks with their indexes."""
+    """One project's task types and tasks with their indexes.
 
-    def __init__(self) -> None:
+    Tasks are held packed (`packed.py`): a live transaction puts a `Task`, which is packed
+    here; a load or replay packs each task straight from its stored JSON (`decode`).
+    """
+
+    def __init__(self, project_id: str) -> None:
+        self.project_id = project_id
         self.task_types: dict[str, TaskType] = {}
-        self.tasks: dict[str, Task] = {}  # insertion order is creation order
+        self.tasks: dict[str, PackedTask] = {}  # insertion order is creation order
+        self.packer = Packer()
         self.queue = TaskQueue()
         self.counts: dict[TaskStatus, int] = {status: 0 for status in TaskStatus}
         self.running: dict[str, None] = {}  # ordered set of running task ids
@@ -181,10 +242,11 @@ class ProjectState:
     def decode(self, kind: str, raw: Any) -> Any:
         if kind == IDEMPOTENCY:
             return IdempotencyRecord(**raw)
-        return decode_task(raw) if kind == TASK else decode_task_type(raw)
+        return self.packer.pack_stored(raw) if kind == TASK else decode_task_type(raw)
 
-    def to_snapshot(self) -> dict[str, list[Any]]:
-        return {TASK_TYPE: list(self.task_types.values()), TASK: list(self.tasks.values()),
+    def to_snapshot(self) -> dict[str, Iterable[Any]]:
+        return {TASK_TYPE: list(self.task_types.values()),
+                TASK: (packed.unpack(self.project_id) for packed in self.tasks.values()),
                 IDEMPOTENCY: list(self.idempotency.values())}
 
     def apply(self, kind: str, key: str, record: Any) -> None:
@@ -197,17 +259,19 @@ class ProjectState:
             else:
                 self.task_types[key] = record
             return
+        # Packed first: a task that cannot be encoded leaves the state as it was.
+        packed = self.packer.pack(record) if isinstance(record, Task) else record
         old = self.tasks.get(key)
         if old is not None:
             self._unindex(old)
-        if record is None:
+        if packed is None:
             self.tasks.pop(key, None)
             self.queue.discard(key)
         else:
-            self.tasks[key] = record
-            self._index(record, old)
+            self.tasks[key] = packed
+            self._index(packed, old)
 
-    def _unindex(self, task: Task) -> None:
+    def _unindex(self, task: PackedTask) -> None:
         self.counts[task.status] -= 1
         if task.status is TaskStatus.RUNNING:
             self.running.pop(task.id, None)
@@ -226,7 +290,7 @@ class ProjectState:
             if not members:
                 del self.batches[task.batch_id]
 
-    def _index(self, task: Task, old: Task | None) -> None:
+    def _index(self, task: PackedTask, old: PackedTask | None) -> None:
         status = task.status
         self.counts[status] += 1
         self.max_seq = max(self.max_seq, task.seq)
@@ -273,7 +337,7 @@ class GlobalState:
             return IdempotencyRecord(**raw)
         return AdminTokenRecord(**raw)
 
-    def to_snapshot(self) -> dict[str, list[Any]]:
+    def to_snapshot(self) -> dict[str, Iterable[Any]]:
         return {
             PROJECT: list(self.projects.values()),
             SESSION: list(self.sessions.values()),

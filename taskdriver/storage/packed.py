@@ -1,0 +1,147 @@
+"""Tasks as the file backend holds them in memory: what its indexes read, the rest packed.
+
+A worker holds every task of each project it serves. As a frozen `Task` with its own
+strings, variables dict and attempt records, a task took about 800 bytes there, while most
+of it (instructions, variables, result, outputs, the attempt history) is read only when
+that one task is answered. A `PackedTask` keeps as attributes only what the state's indexes
+and filters read (status, seq, priority, holder, batch, type, duplicate key, the moments
+the statistics count) and the rest as one JSON array in a `bytes`: about 450 bytes a task.
+The `Task` is built again when a task is read: a few microseconds for each task answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import StorageError
+from ..models import Task, TaskStatus
+from .codec import decode_task, shared_text
+
+PACKED_FIELDS = ("max_retries", "instructions", "variables", "retry_count", "attempts",
+                 "lease_expires_at", "error", "result", "outputs", "description")
+"""The fields a packed task keeps in `rest`, in this order: a packed array leaves off its
+trailing values that equal their defaults (a queued task's is three values long)."""
+
+_PACKED_DEFAULTS: tuple[Any, ...] = (None, None, None, 0, (), None, None, None, None, None)
+_REQUIRED = 3  # max_retries, instructions, variables: never left off
+
+
+class PackedTask:
+    """One task as the file backend's state holds it (see the module's docstring).
+
+    Replaced, never changed, like the `Task` it stands for: `ProjectState.apply` swaps in a
+    new one with each put, so an index never sees a task change under it.
+    """
+
+    __slots__ = ("id", "seq", "type_id", "batch_id", "status", "duplicate_key",
+                 "assigned_to", "assigned_at", "completed_at", "created_at", "updated_at",
+                 "priority", "run_after", "rest")
+
+    id: str
+    seq: int
+    type_id: str | None
+    batch_id: str | None
+    status: TaskStatus
+    duplicate_key: str | None
+    assigned_to: str | None
+    assigned_at: float | None
+    completed_at: float | None
+    created_at: float
+    updated_at: float
+    priority: int
+    run_after: float | None
+    rest: bytes  # the PACKED_FIELDS as a JSON array, trailing Nones left off
+
+    def unpack(self, project_id: str) -> Task:
+        """The whole task, as it was put (its project's id is its state's: not kept)."""
+        raw = dict(zip(PACKED_FIELDS, _PACKED_DEFAULTS, strict=True))
+        raw.update(zip(PACKED_FIELDS, orjson.loads(self.rest), strict=False))
+        for name in _KEPT_FIELDS:
+            raw[name] = getattr(self, name)
+        raw["project_id"] = project_id
+        return decode_task(raw)
+
+
+_KEPT_FIELDS = PackedTask.__slots__[:-1]
+
+
+class Packer:
+    """Packs tasks for one state, sharing equal timestamps between consecutive tasks.
+
+    The tasks of one bulk create were all made in the same moment: one float object for
+    all their `created_at` and `updated_at` instead of one each (24 bytes a task).
+    """
+
+    __slots__ = ("_last_moment",)
+
+    def __init__(self) -> None:
+        self._last_moment = 0.0
+
+    def _moment(self, value: float) -> float:
+        if value == self._last_moment:
+            return self._last_moment
+        self._last_moment = value
+        return value
+
+    def pack(self, task: Task) -> PackedTask:
+        """A task put by a live transaction."""
+        packed = PackedTask()
+        packed.id = task.id
+        packed.seq = task.seq
+        packed.type_id = task.type_id
+        packed.batch_id = task.batch_id
+        packed.status = task.status
+        packed.duplicate_key = task.duplicate_key
+        packed.assigned_to = task.assigned_to
+        packed.assigned_at = task.assigned_at
+        packed.completed_at = task.completed_at
+        packed.created_at = self._moment(task.created_at)
+        packed.updated_at = self._moment(task.updated_at)
+        packed.priority = task.priority
+        packed.run_after = task.run_after
+        packed.rest = _packed_rest([task.max_retries, task.instructions, task.variables,
+                                    task.retry_count, task.attempts, task.lease_expires_at,
+                                    task.error, task.result, task.outputs, task.description])
+        return packed
+
+    def pack_stored(self, raw: dict[str, Any]) -> PackedTask:
+        """A task as stored (decoded JSON), without building the `Task` first: loading a
+        100,000-task project packs each task straight from its line."""
+        packed = PackedTask()
+        packed.id = raw["id"]
+        packed.seq = raw["seq"]
+        packed.type_id = shared_text(raw["type_id"])
+        packed.batch_id = shared_text(raw["batch_id"])
+        packed.status = TaskStatus(raw["status"])
+        packed.duplicate_key = raw.get("duplicate_key")
+        packed.assigned_to = shared_text(raw.get("assigned_to"))
+        packed.assigned_at = raw.get("assigned_at")
+        packed.completed_at = raw.get("completed_at")
+        packed.created_at = self._moment(raw["created_at"])
+        packed.updated_at = self._moment(raw["updated_at"])
+        packed.priority = raw.get("priority", 0)
+        packed.run_after = raw.get("run_after")
+        packed.rest = _packed_rest([raw.get(name, default) for name, default
+                                    in zip(PACKED_FIELDS, _PACKED_DEFAULTS, strict=True)])
+        return packed
+
+
+def _packed_rest(values: list[Any]) -> bytes:
+    while len(values) > _REQUIRED and _is_default(values[-1], _PACKED_DEFAULTS[len(values) - 1]):
+        values.pop()
+    try:
+        encoded = orjson.dumps(values)
+    except orjson.JSONEncodeError as exc:  # what the journal could not store either
+        raise StorageError(f"cannot write storage: {exc}") from exc
+    # A copy: the bytes orjson returns keep its whole write buffer (4 KB) allocated.
+    return bytes(memoryview(encoded))
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """`value` is its field's default: the same type as well as equal (a result of 0 is
+    not the default None; an attempt history read from JSON is a list, not a tuple)."""
+    if default == ():
+        return isinstance(value, (list, tuple)) and not value
+    return value is default or (type(value) is type(default) and value == default)
