@@ -158,3 +158,49 @@ def test_without_a_retry_delay_a_failed_task_is_due_at_once(api: Api, project: d
     failed = api.post(f"/api/tasks/{task['id']}/fail", {"agentName": "w", "error": "x"})
     assert failed.get_json()["data"]["runAfter"] is None
     assert lease(api, project["id"], "v")["id"] == task["id"]
+
+
+def test_any_mix_of_creates_leases_retries_delays_and_changes_keeps_the_order(
+        api: Api, project: dict, clock: Clock) -> None:
+    """Each lease takes the oldest due task of the highest priority, whatever happened
+    before: 300 random steps, each lease checked against the task list (creation order)."""
+    import random
+
+    pid = project["id"]
+    rng = random.Random(1300)
+    held: dict[str, str] = {}  # agent -> task id
+    for step in range(300):
+        action = rng.choice(["create", "create", "create", "lease", "lease", "settle",
+                             "reprioritise", "wait"])
+        if action == "create":
+            fields: dict[str, Any] = {"instructions": f"t{step}",
+                                      "priority": rng.choice([-1, 0, 0, 0, 2])}
+            if rng.random() < 0.15:
+                fields["delaySeconds"] = rng.choice([5, 30])
+            api.task(pid, **fields)
+        elif action == "lease":
+            agent = f"a{rng.randrange(6)}"
+            if agent in held:
+                continue
+            listed = api.get(f"/api/projects/{pid}/tasks?status=queued&limit=1000")
+            due = [t for t in listed.get_json()["data"]
+                   if t["runAfter"] is None or t["runAfter"] <= rfc3339(clock.now)]
+            expected = max(due, key=lambda t: t["priority"], default=None)  # first of the best
+            task = lease(api, pid, agent)
+            assert (task and task["id"]) == (expected and expected["id"]), step
+            if task is not None:
+                held[agent] = task["id"]
+        elif action == "settle" and held:
+            agent = rng.choice(sorted(held))
+            outcome = rng.choice(["complete", "fail"])
+            body = {"agentName": agent, "error": "x"} if outcome == "fail" else \
+                {"agentName": agent}
+            api.post(f"/api/tasks/{held.pop(agent)}/{outcome}", body)
+        elif action == "reprioritise":
+            listed = api.get(f"/api/projects/{pid}/tasks?status=queued&limit=1000")
+            queued = listed.get_json()["data"]
+            if queued:
+                api.put(f"/api/tasks/{rng.choice(queued)['id']}",
+                        {"priority": rng.choice([-1, 0, 2])})
+        elif action == "wait":
+            clock.advance(rng.choice([1, 10]))
