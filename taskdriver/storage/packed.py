@@ -11,6 +11,7 @@ The `Task` is built again when a task is read: a few microseconds for each task 
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -54,17 +55,22 @@ class PackedTask:
     run_after: float | None
     rest: bytes  # the PACKED_FIELDS as a JSON array, trailing Nones left off
 
-    def unpack(self, project_id: str) -> Task:
-        """The whole task, as it was put (its project's id is its state's: not kept)."""
+    def stored(self, project_id: str) -> dict[str, Any]:
+        """The task as its stored JSON decodes (its project's id is its state's: not
+        kept): what a snapshot writes, without building the `Task`."""
         raw = dict(zip(PACKED_FIELDS, _PACKED_DEFAULTS, strict=True))
         raw.update(zip(PACKED_FIELDS, orjson.loads(self.rest), strict=False))
-        for name in _KEPT_FIELDS:
-            raw[name] = getattr(self, name)
+        raw.update(zip(_KEPT_FIELDS, _kept_values(self), strict=True))
         raw["project_id"] = project_id
-        return decode_task(raw)
+        return raw
+
+    def unpack(self, project_id: str) -> Task:
+        """The whole task, as it was put."""
+        return decode_task(self.stored(project_id))
 
 
 _KEPT_FIELDS = PackedTask.__slots__[:-1]
+_kept_values = attrgetter(*_KEPT_FIELDS)
 
 
 class Packer:

@@ -246,7 +246,7 @@ class ProjectState:
 
     def to_snapshot(self) -> dict[str, Iterable[Any]]:
         return {TASK_TYPE: list(self.task_types.values()),
-                TASK: (packed.unpack(self.project_id) for packed in self.tasks.values()),
+                TASK: (packed.stored(self.project_id) for packed in self.tasks.values()),
                 IDEMPOTENCY: list(self.idempotency.values())}
 
     def apply(self, kind: str, key: str, record: Any) -> None:
