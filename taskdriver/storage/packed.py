@@ -26,7 +26,6 @@ PACKED_FIELDS = ("max_retries", "instructions", "variables", "retry_count", "att
 trailing values that equal their defaults (a queued task's is three values long)."""
 
 _PACKED_DEFAULTS: tuple[Any, ...] = (None, None, None, 0, (), None, None, None, None, None)
-_REQUIRED = 3  # max_retries, instructions, variables: never left off
 
 
 class PackedTask:
@@ -69,6 +68,7 @@ class PackedTask:
         return decode_task(self.stored(project_id))
 
 
+_STATUSES = {status.value: status for status in TaskStatus}
 _KEPT_FIELDS = PackedTask.__slots__[:-1]
 _kept_values = attrgetter(*_KEPT_FIELDS)
 
@@ -120,7 +120,7 @@ class Packer:
         packed.seq = raw["seq"]
         packed.type_id = shared_text(raw["type_id"])
         packed.batch_id = shared_text(raw["batch_id"])
-        packed.status = TaskStatus(raw["status"])
+        packed.status = _STATUSES[raw["status"]]
         packed.duplicate_key = raw.get("duplicate_key")
         packed.assigned_to = shared_text(raw.get("assigned_to"))
         packed.assigned_at = raw.get("assigned_at")
@@ -129,13 +129,20 @@ class Packer:
         packed.updated_at = self._moment(raw["updated_at"])
         packed.priority = raw.get("priority", 0)
         packed.run_after = raw.get("run_after")
-        packed.rest = _packed_rest([raw.get(name, default) for name, default
-                                    in zip(PACKED_FIELDS, _PACKED_DEFAULTS, strict=True)])
+        packed.rest = _packed_rest([
+            raw["max_retries"], raw["instructions"], raw["variables"],
+            raw.get("retry_count", 0), raw.get("attempts"), raw.get("lease_expires_at"),
+            raw.get("error"), raw.get("result"), raw.get("outputs"), raw.get("description")])
         return packed
 
 
 def _packed_rest(values: list[Any]) -> bytes:
-    while len(values) > _REQUIRED and _is_default(values[-1], _PACKED_DEFAULTS[len(values) - 1]):
+    """The PACKED_FIELDS' values as JSON, without the trailing ones that are defaults."""
+    while values[-1] is None:  # from lease_expires_at on, None by default
+        values.pop()
+    if len(values) == 5 and not values[4]:  # no attempts
+        values.pop()
+    if len(values) == 4 and values[3] == 0:  # no retries
         values.pop()
     try:
         encoded = orjson.dumps(values)
@@ -143,11 +150,3 @@ def _packed_rest(values: list[Any]) -> bytes:
         raise StorageError(f"cannot write storage: {exc}") from exc
     # A copy: the bytes orjson returns keep its whole write buffer (4 KB) allocated.
     return bytes(memoryview(encoded))
-
-
-def _is_default(value: Any, default: Any) -> bool:
-    """`value` is its field's default: the same type as well as equal (a result of 0 is
-    not the default None; an attempt history read from JSON is a list, not a tuple)."""
-    if default == ():
-        return isinstance(value, (list, tuple)) and not value
-    return value is default or (type(value) is type(default) and value == default)
