@@ -15,10 +15,11 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from taskdriver import create_app
 from taskdriver.api.dumping import COMPILED
+from taskdriver.api.loading import COMPILED_LOADS
 from taskdriver.extension import services
 
 ADMIN_TOKEN = "test-operator-token-0123456789abcdef"
@@ -61,6 +62,34 @@ def compiled_dumps_match_marshmallow() -> Iterator[None]:
     finally:
         for schema, compiled in originals:
             schema.dump = compiled  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def compiled_loads_match_marshmallow() -> Iterator[None]:
+    """Every bulk item a test sends is loaded both ways: the compiled load (api/loading.py)
+    must give what marshmallow's own Schema.load gives, or refuse it with the same errors."""
+    import taskdriver.api.tasks as task_views
+
+    compiled = task_views.LOAD_BULK_ITEM
+    [(schema, in_use)] = COMPILED_LOADS  # the one compiled load there is
+    assert in_use is compiled
+
+    def outcome(load: Any, raw: Any) -> Any:
+        try:
+            return load(raw)
+        except ValidationError as exc:
+            return ValidationError, exc.messages
+
+    def checked(raw: Any) -> Any:
+        fast, reference = outcome(compiled, raw), outcome(schema.load, raw)
+        assert fast == reference, "compiled load differs from marshmallow's"
+        return compiled(raw)
+
+    task_views.LOAD_BULK_ITEM = checked
+    try:
+        yield
+    finally:
+        task_views.LOAD_BULK_ITEM = compiled
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -12,6 +12,7 @@ from ..models import TaskFilter, TaskSpec, TaskStatus
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .errors import validation_details, validation_message
+from .loading import compile_load
 from .schemas import (
     IDEMPOTENCY_KEY_PARAMETER,
     BatchListArgs,
@@ -29,9 +30,8 @@ from .schemas import (
 )
 
 blp = Blueprint("tasks", __name__, url_prefix="/api", description="Tasks and batches")
-# All of a bulk request's items in one load: a quarter cheaper than one load per item.
-BULK_ITEMS = TaskArgs(many=True)
-BULK_ITEM = TaskArgs()
+# Each bulk item loaded like a single create's body, without Schema.load's bookkeeping.
+LOAD_BULK_ITEM = compile_load(TaskArgs())
 
 
 def _spec(args: dict[str, Any]) -> TaskSpec:
@@ -94,20 +94,11 @@ def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
 
 
 def _load_items(raws: list[Any]) -> list[tuple[Any, dict[str, Any] | ValidationError]]:
-    """Each bulk item loaded, or the error that refuses it.
-
-    One load of the whole list when every item is valid. Otherwise each item is loaded on
-    its own: with a list, marshmallow skips the checks across fields (runAfter with
-    delaySeconds) of every item as soon as any item has a field error.
-    """
-    try:
-        return list(zip(raws, BULK_ITEMS.load(raws), strict=True))
-    except ValidationError:
-        pass
+    """Each bulk item loaded, or the error that refuses it."""
     loaded: list[tuple[Any, dict[str, Any] | ValidationError]] = []
     for raw in raws:
         try:
-            loaded.append((raw, BULK_ITEM.load(raw)))
+            loaded.append((raw, LOAD_BULK_ITEM(raw)))
         except ValidationError as exc:
             loaded.append((raw, exc))
     return loaded
