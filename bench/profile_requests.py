@@ -1,6 +1,7 @@
 """Where an agent cycle's time goes: cProfile of every request under the real gunicorn.
 
     python bench/profile_requests.py [--agents 8] [--cycles 2000] [--workers N] [--top 25]
+    python bench/profile_requests.py --bulk 100000   # bulk loads of 1,000 tasks instead
 
 Serves TaskDriver with `bench/profile.gunicorn.conf.py` (TaskDriver's gunicorn settings plus a
 profiler switched on from gunicorn's pre_request to its post_request hook in each request's
@@ -39,10 +40,14 @@ STAGES = (
     ("    argument parsing and validation", "webargs/core.py", "parse"),
     ("    service: next_task", "taskdriver/service.py", "next_task"),
     ("    service: complete_task", "taskdriver/service.py", "complete_task"),
+    ("    bulk items: load and check", "taskdriver/api/tasks.py", "_load_items"),
+    ("    service: create_tasks", "taskdriver/service.py", "create_tasks"),
+    ("      new tasks built and indexed", "taskdriver/service.py", "_new_task"),
     ("      project lock: wait and hold", "taskdriver/storage/journal.py", "locked"),
     ("      catching up with other workers", "taskdriver/storage/journal.py", "_catch_up"),
     ("      journal append (write + fsync)", "taskdriver/storage/journal.py", "append"),
     ("        fsync", "~", "<built-in method posix.fsync>"),
+    ("        compaction (snapshot written)", "taskdriver/storage/journal.py", "_compact"),
     ("    response serialization (marshmallow)", "marshmallow/schema.py", "dump"),
     ("    response serialization (compiled dump)", "taskdriver/api/dumping.py", "dump"),
     ("  JSON encoding of the answer", "flask/json/provider.py", "response"),
@@ -53,8 +58,9 @@ STAGES = (
 )
 
 
-def collect(agents: int, cycles: int, workers: int, output: Path) -> pstats.Stats:
-    """Run the agents against a profiled server; the merged profile of every request."""
+def collect(agents: int, cycles: int, workers: int, bulk: int, output: Path) -> pstats.Stats:
+    """Run the agents (or, with `bulk`, that many tasks of bulk loads) against a profiled
+    server; the merged profile of every request."""
     root = Path(tempfile.mkdtemp(prefix="taskdriver-profile-"))
     profiles = root / "profiles"
     profiles.mkdir()
@@ -66,8 +72,11 @@ def collect(agents: int, cycles: int, workers: int, output: Path) -> pstats.Stat
         server.start()
         project = bench.operator(server, "POST", "/api/projects", json={
             "name": "profile", "config": {"defaultLeaseDurationMinutes": 30}})["data"]
-        bench.bulk_load(server, project["id"], cycles + 1000)
-        bench._timed_cycles(server, "profile", agents, cycles, 0)
+        if bulk:
+            bench.bulk_load(server, project["id"], bulk)
+        else:
+            bench.bulk_load(server, project["id"], cycles + 1000)
+            bench._timed_cycles(server, "profile", agents, cycles, 0)
         server.stop()  # workers write their profiles as they exit
         files = sorted(profiles.glob("*.prof"))
         if not files:
@@ -102,6 +111,8 @@ def report(stats: pstats.Stats, top: int) -> None:
           f"{100:>6.1f}%")
     for label, suffix, name in STAGES:
         seconds, _ = cumulative(stats, suffix, name)
+        if not seconds:
+            continue  # a stage of the other kind of run
         print(f"{label:<52} {seconds / requests * 1000:>10.3f} {seconds / total * 100:>6.1f}%")
     print()
     stats.sort_stats("tottime").print_stats(top)
@@ -112,6 +123,8 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=8)
     parser.add_argument("--cycles", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--bulk", type=int, default=0,
+                        help="profile bulk loads of this many tasks instead of agent cycles")
     parser.add_argument("--top", type=int, default=25, help="functions by own time to list")
     parser.add_argument("--output", default=str(ROOT / "build" / "requests.prof"),
                         help="where to keep the merged profile (for pstats or snakeviz)")
@@ -119,7 +132,7 @@ def main() -> None:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     multiprocessing.set_start_method("fork")
-    report(collect(args.agents, args.cycles, args.workers, output), args.top)
+    report(collect(args.agents, args.cycles, args.workers, args.bulk, output), args.top)
 
 
 if __name__ == "__main__":
