@@ -145,6 +145,8 @@ def test_bodies_no_backend_can_store_are_422_not_500(api: Api) -> None:
         '{"name": "x", "description": "a\\u0000b"}': ("description", "NUL"),
         '{"name": "x", "config": {"defaultMaxRetries": 1e999}}':
             ("config.defaultMaxRetries", "finite"),
+        '{"name": "x", "config": {"a": [1, {"b": "\\u0000"}]}}': ("config.a.1.b", "NUL"),
+        '{"name": "x", "config": {"\\udc00": 1}}': ("config", "surrogates"),
     }
     for body, (field, words) in cases.items():
         response = api.call("POST", "/api/projects", data=body, headers=headers)

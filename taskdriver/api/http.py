@@ -77,46 +77,58 @@ def _check_json_body() -> None:
         raise BadRequest("Malformed JSON body")
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object")
-    problem = unstorable(body, [])
+    problem = unstorable(body)
     if problem is not None:
         path, message = problem
         raise FieldError(".".join(path) or "body", message)
 
 
-def unstorable(value: Any, path: list[str]) -> tuple[list[str], str] | None:
-    """Where a parsed body holds what no backend can store faithfully, and why.
+def unstorable(value: Any, depth: int = 0) -> tuple[list[str], str] | None:
+    """Where a parsed body holds what no backend can store faithfully (the path of keys
+    and indexes to it), and why.
 
     Python's JSON parser accepts lone surrogates, NUL characters, NaN and integers of any
     size; the journal's encoder and PostgreSQL's jsonb refuse some of them and would
     silently change others, so they are refused up front with a 422 naming the field.
+    Every value of every request body passes through here (7,000 in a 1,000-task bulk
+    create), so the path is only built on the way back from a problem.
     """
-    if len(path) > MAX_BODY_DEPTH:
-        return path, f"nesting is limited to {MAX_BODY_DEPTH} levels"
-    if isinstance(value, str):
-        if "\x00" in value:
-            return path, "text may not contain NUL characters"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path, "text must be valid Unicode (no lone surrogates)"
-    elif isinstance(value, bool) or value is None:
-        return None
-    elif isinstance(value, int):
-        if not -(2**63) <= value < 2**64:
-            return path, "integers must fit in 64 bits"
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            return path, "numbers must be finite"
-    elif isinstance(value, dict):
+    if depth > MAX_BODY_DEPTH:
+        return [], f"nesting is limited to {MAX_BODY_DEPTH} levels"
+    kind = type(value)
+    if kind is str:
+        return _unstorable_text(value)
+    if kind is dict:
         for key, item in value.items():
-            problem = unstorable(key, path) or unstorable(item, [*path, str(key)])
+            key_problem = _unstorable_text(key)  # a JSON object's keys are text
+            if key_problem is not None:
+                return key_problem
+            problem = unstorable(item, depth + 1)
             if problem is not None:
+                problem[0].insert(0, key)
                 return problem
-    elif isinstance(value, list):
+    elif kind is list:
         for index, item in enumerate(value):
-            problem = unstorable(item, [*path, str(index)])
+            problem = unstorable(item, depth + 1)
             if problem is not None:
+                problem[0].insert(0, str(index))
                 return problem
+    elif kind is int:
+        if not -(2**63) <= value < 2**64:
+            return [], "integers must fit in 64 bits"
+    elif kind is float and not math.isfinite(value):
+        return [], "numbers must be finite"
+    return None
+
+
+def _unstorable_text(text: str) -> tuple[list[str], str] | None:
+    if "\x00" in text:
+        return [], "text may not contain NUL characters"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return [], "text must be valid Unicode (no lone surrogates)"
     return None
 
 
