@@ -5,8 +5,8 @@ strings, variables dict and attempt records, a task took about 800 bytes there, 
 of it (instructions, variables, result, outputs, the attempt history) is read only when
 that one task is answered. A `PackedTask` keeps as attributes only what the state's indexes
 and filters read (status, seq, priority, holder, batch, type, duplicate key, the moments
-the statistics count) and the rest as one JSON array in a `bytes`: about 450 bytes a task.
-The `Task` is built again when a task is read: a few microseconds for each task answered.
+the statistics count) and the rest as one JSON array in a `bytes`: about 420 bytes a task.
+The `Task` is built again when a task is read: 10 to 20 microseconds for each task answered.
 """
 
 from __future__ import annotations
