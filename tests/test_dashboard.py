@@ -121,6 +121,10 @@ def test_task_page_shows_attempts_result_and_error(browser: FlaskClient, busy_pr
     assert "model timed out" in page and "Attempts" in page and ">failed<" in page
     done = browser.get(f"/dashboard/tasks/{busy_project['complete']}").get_data(as_text=True)
     assert "ok" in done and "completed" in done
+    # a finished task names who held it last, with no lease (it has none any more)
+    assert '<th>Last held by</th><td id="task-holder">w</td>' in done and "lease" not in done
+    running = browser.get(f"/dashboard/tasks/{busy_project['running']}").get_data(as_text=True)
+    assert re.search(r'<th>Holder</th><td id="task-holder">busy-agent \(lease \d+ s\)', running)
     assert browser.get("/dashboard/tasks/00000000-0000-4000-8000-000000000000"
                        ).status_code == 404
 
