@@ -52,7 +52,7 @@ class PackedTask:
     updated_at: float
     priority: int
     run_after: float | None
-    rest: bytes  # the PACKED_FIELDS as a JSON array, trailing Nones left off
+    rest: bytes  # the PACKED_FIELDS as a JSON array, trailing defaults left off
 
     def stored(self, project_id: str) -> dict[str, Any]:
         """The task as its stored JSON decodes (its project's id is its state's: not
