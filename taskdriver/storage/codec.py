@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import partial
-from sys import intern
 from typing import Any, TypeVar
 
 import orjson
@@ -74,31 +73,17 @@ _new_attempt = _builder(Attempt)
 
 
 def decode_task(raw: dict[str, Any]) -> Task:
-    """A task as stored, its repeated strings interned.
-
-    A worker holds every task of the projects it serves, decoded from the same few
-    strings over and over (the project id, type ids, batch ids, agent names, variable
-    names): one shared copy of each instead of one per task is about 200 bytes a task.
-    """
+    """A task as stored (the file backend keeps its tasks packed: see `packed.py`)."""
     raw["status"] = TaskStatus(raw["status"])
-    if raw["attempts"]:
-        raw["attempts"] = tuple(
-            _new_attempt({**a, "status": AttemptStatus(a["status"]),
-                          "agent_name": shared_text(a["agent_name"])}) for a in raw["attempts"])
-    else:
-        raw["attempts"] = ()
-    for name in ("project_id", "type_id", "batch_id", "assigned_to"):
-        raw[name] = shared_text(raw[name])
-    if raw["variables"]:
-        raw["variables"] = {intern(key): value for key, value in raw["variables"].items()}
-    if raw["updated_at"] == raw["created_at"]:
-        raw["updated_at"] = raw["created_at"]  # one float object for both
+    raw["attempts"] = decode_attempts(raw["attempts"])
     return _new_task(raw)
 
 
-def shared_text(text: str | None) -> str | None:
-    """One shared copy of a string that many records repeat (see `decode_task`)."""
-    return None if text is None else intern(text)
+def decode_attempts(raw: list[dict[str, Any]] | None) -> tuple[Attempt, ...]:
+    """A task's attempt history as stored."""
+    if not raw:
+        return ()
+    return tuple(_new_attempt({**a, "status": AttemptStatus(a["status"])}) for a in raw)
 
 
 def decode_task_type(raw: dict[str, Any]) -> TaskType:
