@@ -31,6 +31,13 @@ def encode(record: Any) -> bytes:
     return orjson.dumps(record)
 
 
+def slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]]:
+    """Each field of a slots dataclass with the setter of its slot: setting a frozen
+    record's fields through them skips `object.__setattr__` (see `_builder`)."""
+    return {field.name: getattr(cls, field.name).__set__
+            for field in dataclasses.fields(cls)}
+
+
 def _builder(cls: type[_Record]) -> Callable[[dict[str, Any]], _Record]:
     """A constructor of `cls` (a slots dataclass) from a stored record's fields.
 
@@ -40,6 +47,7 @@ def _builder(cls: type[_Record]) -> Callable[[dict[str, Any]], _Record]:
     before they existed) take their defaults, as they would in `__init__`.
     """
     steps = []
+    setters = slot_setters(cls)
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         if field.default is not dataclasses.MISSING:
             make: Callable[[], Any] | None = partial(_same, field.default)
@@ -47,7 +55,7 @@ def _builder(cls: type[_Record]) -> Callable[[dict[str, Any]], _Record]:
             make = field.default_factory
         else:
             make = None
-        steps.append((field.name, getattr(cls, field.name).__set__, make))
+        steps.append((field.name, setters[field.name], make))
     new = object.__new__
 
     def build(values: dict[str, Any]) -> _Record:

@@ -11,7 +11,6 @@ The `Task` is built again when a task is read: 4 to 10 microseconds for each tas
 
 from __future__ import annotations
 
-from dataclasses import fields
 from operator import attrgetter
 from sys import intern
 from typing import Any
@@ -20,7 +19,7 @@ import orjson
 
 from ..errors import StorageError
 from ..models import Task, TaskStatus
-from .codec import decode_attempts
+from .codec import decode_attempts, slot_setters
 
 PACKED_FIELDS = ("max_retries", "instructions", "variables", "retry_count", "attempts",
                  "lease_expires_at", "error", "result", "outputs", "description")
@@ -84,7 +83,7 @@ _STATUSES = {status.value: status for status in TaskStatus}
 _KEPT_FIELDS = PackedTask.__slots__[:-1]
 _kept_values = attrgetter(*_KEPT_FIELDS)
 _new_record = object.__new__
-_TASK_SLOT_SETTERS = {field.name: getattr(Task, field.name).__set__ for field in fields(Task)}
+_TASK_SLOT_SETTERS = slot_setters(Task)
 if _TASK_SLOT_SETTERS.keys() != {*_KEPT_FIELDS, *PACKED_FIELDS, "project_id"}:
     raise TypeError("a Task field is neither kept nor packed: add it to PackedTask or "
                     "PACKED_FIELDS, or the file backend would lose it")
@@ -117,11 +116,11 @@ class Packer:
         packed = PackedTask()
         packed.id = task.id
         packed.seq = task.seq
-        packed.type_id = task.type_id
-        packed.batch_id = task.batch_id
+        packed.type_id = shared_text(task.type_id)
+        packed.batch_id = shared_text(task.batch_id)
         packed.status = task.status
         packed.duplicate_key = task.duplicate_key
-        packed.assigned_to = task.assigned_to
+        packed.assigned_to = shared_text(task.assigned_to)
         packed.assigned_at = task.assigned_at
         packed.completed_at = task.completed_at
         packed.created_at = self._moment(task.created_at)
