@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-under-load lint reap bench profile soak crash fuzz screenshot clean
+.PHONY: install run test test-under-load lint reap bench profile soak crash fuzz fleet screenshot clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ soak: $(STAMP)
 
 crash: $(STAMP)
 	$(VENV)/bin/python tests/crash.py
+
+# A thousand agents long-polling at once (FLEET_ARGS="--storage-url test" for PostgreSQL).
+fleet: $(STAMP)
+	$(VENV)/bin/python tests/fleet.py $(FLEET_ARGS)
 
 fuzz: $(STAMP)
 	$(VENV)/bin/python tests/fuzz.py --examples 40

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -23,9 +23,12 @@ def _exempt() -> bool:
 
 
 def _retry_after_on_429_only(response: Response) -> Response:
-    """flask-limiter sets Retry-After on every limited response; it means "wait" only on 429."""
+    """flask-limiter sets Retry-After on every limited response; it means "wait" only on 429
+    (and where the error handler asked for it: a poll refused by a full worker)."""
     if response.status_code != 429:
         response.headers.pop("Retry-After", None)
+    if "retry_after" in g:
+        response.headers["Retry-After"] = g.retry_after
     return response
 
 

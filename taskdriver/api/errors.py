@@ -146,8 +146,7 @@ def handle_domain_error(error: TaskDriverError) -> Response:
     if isinstance(error, FieldError):
         return validation_response(error.details)
     if isinstance(error, Busy):
-        return error_response(status, error.message,
-                              headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+        g.retry_after = str(BUSY_RETRY_AFTER_SECONDS)  # kept by the edge's header filter
     if status == 503:
         log.error("storage failure: %s", error.message)
     return error_response(status, error.message)
