@@ -203,7 +203,7 @@ def test_tables_show_each_tasks_first_line_and_relative_times(
     clock.advance(180)
     page = browser.get(f"/dashboard/projects/{busy_project['id']}").get_data(as_text=True)
     failure = page[page.index("Latest failures"):]
-    assert f'title="{busy_project["fail"]}">{busy_project["fail"][:8]}</code>' in failure
+    assert f'title="{busy_project["fail"]}">…{busy_project["fail"][-8:]}</code>' in failure
     assert '<span class="gist">task 1</span>' in failure  # beside the id, in the failures
     working = page[page.index("Agents working"):page.index("Batches")]
     assert '<span class="gist">task 2</span>' in working

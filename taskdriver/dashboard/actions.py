@@ -25,7 +25,7 @@ def counted(number: int, noun: str) -> str:
 def retry_task(task_id: Any) -> Any:
     """Send one failed task back to the queue."""
     retried = services().driver.retry_task(OPERATOR, str(task_id))
-    flash(f"Task {retried.id[:8]} requeued.")
+    flash(f"Task …{retried.id[-8:]} requeued.")
     back = request.form.get("next", "")
     if not back.startswith("/dashboard/") or back.startswith("//"):
         back = url_for("dashboard.task", task_id=retried.id)  # only ever back inside here
