@@ -236,12 +236,41 @@ class IdempotencyRecord:
 
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
-    """Equality filters of the task list; None means "any"."""
+    """Filters of the task list; None means "any". The first four are equality (the API's
+    query parameters); the `_contains` ones and `text` are case-insensitive substrings, for
+    people looking for something (`text` searches the instructions and the result)."""
 
     status: TaskStatus | None = None
     assigned_to: str | None = None
     batch_id: str | None = None
     type_id: str | None = None
+    batch_contains: str | None = None
+    agent_contains: str | None = None
+    text: str | None = None
+
+
+class TaskSort(str, Enum):
+    """What a task list can be ordered by (each a column the storage keeps apart)."""
+
+    CREATED = "created"
+    STATUS = "status"
+    PRIORITY = "priority"
+    AGENT = "agent"
+    BATCH = "batch"
+    UPDATED = "updated"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOrder:
+    """The order of a task list: by one key (tasks without a value for it last), ties by
+    creation. The default, oldest first, is the queue's own order."""
+
+    sort: TaskSort = TaskSort.CREATED
+    descending: bool = False
+
+
+OLDEST_FIRST = TaskOrder()
+"""The queue's own order, every task list's default."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from .errors import Conflict, FieldError, NotFound, TaskDriverError
 from .events import QueueEvents
 from .models import (
     IDEMPOTENCY_WINDOW_SECONDS,
+    OLDEST_FIRST,
     AgentLease,
     BatchProgress,
     BulkOutcome,
@@ -38,6 +39,7 @@ from .models import (
     RetryBackoff,
     Task,
     TaskFilter,
+    TaskOrder,
     TaskSpec,
     TaskStatus,
     TaskType,
@@ -378,10 +380,11 @@ class TaskDriver:
             return self._task_in(tx, task_id)
 
     def list_tasks(self, principal: Principal, project_id: str, task_filter: TaskFilter,
-                   limit: int, offset: int) -> tuple[list[Task], int]:
+                   limit: int, offset: int, order: TaskOrder = OLDEST_FIRST
+                   ) -> tuple[list[Task], int]:
         project = self._project(principal, project_id)
         with self.storage.project_tx(project.id, write=False) as tx:
-            return tx.list_tasks(task_filter, limit, offset)
+            return tx.list_tasks(task_filter, limit, offset, order)
 
     def update_task(self, principal: Principal, task_id: str, spec: TaskSpec,
                     given: set[str]) -> Task:

@@ -106,13 +106,12 @@ def test_project_page_has_the_api_numbers_and_every_part(browser: FlaskClient, a
 def test_tasks_page_filters_and_pages(browser: FlaskClient, busy_project: dict) -> None:
     base = f"/dashboard/projects/{busy_project['id']}/tasks"
     everything = browser.get(base).get_data(as_text=True)
-    assert "4 task(s)" in everything
+    assert "Tasks 1–4 of 4" in everything and "page 1 of 1" in everything
     failed = browser.get(f"{base}?status=failed").get_data(as_text=True)
-    assert "1 task(s)" in failed and busy_project["fail"] in failed
-    assert "1 task(s)" in browser.get(f"{base}?agent=busy-agent").get_data(as_text=True)
-    assert "4 task(s)" in browser.get(f"{base}?batch=nightly").get_data(as_text=True)
-    assert "0 task(s)" in browser.get(f"{base}?batch=other").get_data(as_text=True)
-    assert browser.get(f"{base}?page=2&status=bogus").status_code == 200
+    assert "Tasks 1–1 of 1" in failed and busy_project["fail"] in failed
+    assert "of 1 " in browser.get(f"{base}?agent=busy-agent").get_data(as_text=True)
+    assert "Tasks 1–4 of 4" in browser.get(f"{base}?batch=nightly").get_data(as_text=True)
+    assert "0 tasks" in browser.get(f"{base}?batch=other").get_data(as_text=True)
 
 
 def test_task_page_shows_attempts_result_and_error(browser: FlaskClient, busy_project: dict
@@ -124,7 +123,8 @@ def test_task_page_shows_attempts_result_and_error(browser: FlaskClient, busy_pr
     # a finished task names who held it last, with no lease (it has none any more)
     assert '<th>Last held by</th><td id="task-holder">w</td>' in done and "lease" not in done
     running = browser.get(f"/dashboard/tasks/{busy_project['running']}").get_data(as_text=True)
-    assert re.search(r'<th>Holder</th><td id="task-holder">busy-agent \(lease \d+ s\)', running)
+    assert re.search(r'<th>Holder</th><td id="task-holder">busy-agent \(lease ends '
+                     r'<time datetime="[^"]+Z" title="[^"]+Z">in (9|10) min</time>\)', running)
     assert browser.get("/dashboard/tasks/00000000-0000-4000-8000-000000000000"
                        ).status_code == 404
 
@@ -190,3 +190,116 @@ def test_the_dashboard_works_with_no_internet(browser: FlaskClient) -> None:
         response = browser.get(f"/dashboard/static/{asset}")
         assert response.status_code == 200
         response.close()
+
+
+# -- what people asked of the faces (issue 25, items 10-14) ---------------------------------
+
+TIME_TAG = re.compile(r'<time datetime="([^"]+Z)" title="\1">([^<]+)</time>')
+
+
+def test_tables_show_each_tasks_first_line_and_relative_times(
+        browser: FlaskClient, api: Api, clock: Any, busy_project: dict) -> None:
+    api.task(busy_project["id"], instructions="Summarise the incident report\nsecond line")
+    clock.advance(180)
+    page = browser.get(f"/dashboard/projects/{busy_project['id']}").get_data(as_text=True)
+    failure = page[page.index("Latest failures"):]
+    assert f'title="{busy_project["fail"]}">…{busy_project["fail"][-8:]}</code>' in failure
+    assert '<span class="gist">task 1</span>' in failure  # beside the id, in the failures
+    working = page[page.index("Agents working"):page.index("Batches")]
+    assert '<span class="gist">task 2</span>' in working
+    times = TIME_TAG.findall(page)
+    assert times and all(exact.endswith("Z") for exact, _ in times)
+    assert ("3 min ago" in [words for _, words in times]), times  # failed 3 minutes ago
+    listed = browser.get(f"/dashboard/projects/{busy_project['id']}/tasks").get_data(as_text=True)
+    assert "Summarise the incident report<" in listed and "second line" not in listed
+    long_line = "x" * 200
+    api.task(busy_project["id"], instructions=long_line)
+    listed = browser.get(f"/dashboard/projects/{busy_project['id']}/tasks").get_data(as_text=True)
+    assert long_line not in listed and "x" * 59 + "…" in listed
+
+
+def test_retry_all_failed_asks_first_then_says_what_it_did(
+        browser: FlaskClient, api: Api, busy_project: dict) -> None:
+    project_page = f"/dashboard/projects/{busy_project['id']}"
+    ask = browser.get(f"{project_page}/retry-failed")
+    text = ask.get_data(as_text=True)
+    assert ask.status_code == 200 and "Retry 1 failed task of this project?" in text
+    assert 'name="csrf_token"' in text
+    stats = api.get(f"/api/projects/{busy_project['id']}").get_json()["data"]["stats"]
+    assert stats["failedTasks"] == 1  # asking changed nothing
+    token = csrf_of(browser, f"{project_page}/retry-failed")
+    done = browser.post(f"{project_page}/retry-failed", data={"csrf_token": token},
+                        follow_redirects=True)
+    assert done.request.path == project_page
+    assert '<p class="flash" role="status">1 task requeued.</p>' in done.get_data(as_text=True)
+    again = browser.get(project_page).get_data(as_text=True)
+    assert "requeued" not in again  # said once
+    nothing = browser.get(f"{project_page}/retry-failed?batch=nightly").get_data(as_text=True)
+    assert "Retry 0 failed tasks of batch “nightly”?" in nothing and "Nothing to do" in nothing
+    reap = browser.post(f"{project_page}/reap", data={"csrf_token": token},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "0 expired leases reclaimed (from 0 agents)." in reap
+    single = browser.post(f"/dashboard/tasks/{busy_project['complete']}/retry",
+                          data={"csrf_token": token}, follow_redirects=True)
+    assert single.status_code == 409  # a completed task cannot be retried: said, not done
+
+
+def test_task_list_search_substrings_sorting_pages_and_bad_status(
+        browser: FlaskClient, api: Api, busy_project: dict) -> None:
+    project_id = busy_project["id"]
+    base = f"/dashboard/projects/{project_id}/tasks"
+    api.post(f"/api/projects/{project_id}/tasks/bulk", {"batchId": "weekly-2024-48", "tasks": [
+        {"instructions": f"Review repo-{i:03}", "priority": i % 3} for i in range(120)]})
+    special = api.task(project_id, instructions="Translate the Zanzibar memo",
+                       batchId="Weekly-special")
+    page = browser.get(base).get_data(as_text=True)
+    assert "Tasks 1–50 of 125" in page and "page 1 of 3" in page
+    assert 'aria-current="page">1<' in page and "?page=3" in page
+    assert "Tasks 101–125 of 125" in browser.get(f"{base}?page=3").get_data(as_text=True)
+    assert "of 121 " in browser.get(f"{base}?batch=weekly").get_data(as_text=True)  # any case
+    assert "of 4 " in browser.get(f"{base}?batch=nigh").get_data(as_text=True)  # a prefix
+    assert "of 1 " in browser.get(f"{base}?agent=BUSY").get_data(as_text=True)
+    found = browser.get(f"{base}?q=zanzibar").get_data(as_text=True)
+    assert "Tasks 1–1 of 1" in found and special["id"] in found
+    by_result = browser.get(f"{base}?q=ok&status=completed").get_data(as_text=True)
+    assert "Tasks 1–1 of 1" in by_result and busy_project["complete"] in by_result
+    assert "of 10 " in browser.get(f"{base}?q=REPO-11").get_data(as_text=True)  # 110-119
+    bad = browser.get(f"{base}?status=bogus")
+    assert bad.status_code == 422
+    assert "Unknown status “bogus”: choose one of queued" in bad.get_data(as_text=True)
+    assert browser.get(f"{base}?sort=colour").status_code == 422
+    ordered = browser.get(f"{base}?sort=priority&order=desc").get_data(as_text=True)
+    assert 'aria-sort="descending"' in ordered
+    listed = re.findall(r'<td class="num">(\d+)</td>\s*<td>', ordered)  # the priority column
+    assert listed and listed == sorted(listed, reverse=True) and listed[0] == "2"
+    by_status = browser.get(f"{base}?sort=status").get_data(as_text=True)
+    statuses = re.findall(r'<span class="(completed|failed|queued|running)">', by_status)
+    assert statuses[:3] == ["completed", "failed", "queued"]
+
+
+def test_task_and_project_pages_show_type_priority_settings_and_stale_leases(
+        browser: FlaskClient, api: Api, clock: Any) -> None:
+    project = api.project("settings", instructions="Answer in one line.",
+                          config={"defaultLeaseDurationMinutes": 2, "defaultMaxRetries": 4})
+    review = api.task_type(project["id"], "review", template="Review {{file}}")
+    task = api.task(project["id"], typeId=review["id"], variables={"file": "a.py"},
+                    priority=7)
+    page = browser.get(f"/dashboard/tasks/{task['id']}").get_data(as_text=True)
+    assert '<td id="task-type">review</td>' in page and '<td id="task-priority">7</td>' in page
+    project_page = f"/dashboard/projects/{project['id']}"
+    settings = browser.get(project_page).get_data(as_text=True)
+    assert "Answer in one line." in settings
+    assert "<th>Lease</th><td>2 min" in settings and "<th>Max retries</th><td>4" in settings
+    api.next_task("sleepy", project["id"])
+    clock.advance(3 * 60)  # the lease ran out a minute ago; no reaper has run
+    stale = browser.get(project_page).get_data(as_text=True)
+    assert 'id="count-stale">1<' in stale and "Stale leases (1)" in stale
+    working = stale[stale.index("Agents working"):stale.index("Stale leases (1)")]
+    assert "Agents working (0)" in working and "sleepy" not in working
+    assert "1 min ago" in stale[stale.index("Stale leases (1)"):]
+    held = browser.get(f"/dashboard/tasks/{task['id']}").get_data(as_text=True)
+    assert 'id="task-stale">stale lease<' in held and "not yet reaped" in held
+    listed = browser.get(f"{project_page}/tasks").get_data(as_text=True)
+    assert '<span class="stale">stale lease</span>' in listed
+    ask = browser.get(f"{project_page}/reap").get_data(as_text=True)
+    assert "Reclaim 1 expired lease?" in ask

@@ -1,8 +1,10 @@
 """The operators' dashboard: server-rendered pages under /dashboard/, served by the same app.
 
 A blueprint like the API's: its views call the service (never storage) as the operator, and
-render Jinja templates. Assets (htmx for the live refresh, one stylesheet) are vendored in
-`static/`, so it works with no internet. See `views.py` for sign-in, CSRF and the pages.
+render Jinja templates. Assets (htmx for the live refresh, one stylesheet, a few lines that
+keep "3 min ago" current) are served from `static/`, so it works with no internet.
+`blueprint.py`: sign-in and CSRF; `views.py`: the pages; `actions.py`: what changes state;
+`formatting.py`: how times, leases and tasks read.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ..config import Settings
-from .views import blp
+from . import actions, formatting, views  # noqa: F401  (their routes and filters)
+from .blueprint import blp
 
 SECRET_FILE = "dashboard.secret"
 DASHBOARD_PATH = "/dashboard"

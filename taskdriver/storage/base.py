@@ -28,12 +28,14 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 
 from ..models import (
+    OLDEST_FIRST,
     IdempotencyRecord,
     Project,
     RecentActivity,
     Session,
     Task,
     TaskFilter,
+    TaskOrder,
     TaskStatus,
     TaskType,
 )
@@ -189,9 +191,10 @@ class ProjectTx(IdempotencyRecords):
         """A task that is not failed and has this duplicate key (oldest first)."""
 
     @abstractmethod
-    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
-                   ) -> tuple[list[Task], int]:
-        """One page of matching tasks oldest first, and how many match in all."""
+    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int,
+                   order: TaskOrder = OLDEST_FIRST) -> tuple[list[Task], int]:
+        """One page of matching tasks in `order` (oldest first unless told), and how many
+        match in all."""
 
     @abstractmethod
     def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:

@@ -23,18 +23,21 @@ from typing import Any
 
 from ..errors import NotFound, StorageError
 from ..models import (
+    OLDEST_FIRST,
     IdempotencyRecord,
     Project,
     RecentActivity,
     Session,
     Task,
     TaskFilter,
+    TaskOrder,
     TaskStatus,
     TaskType,
     owner_prefix,
 )
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
+from .listing import matching
 from .packed import PackedTask
 from .state import (
     ADMIN_TOKEN,
@@ -195,23 +198,14 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         holders = self.state.duplicates.get(duplicate_key)
         return self._whole(self.state.tasks[holders[0][1]]) if holders else None
 
-    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
-                   ) -> tuple[list[Task], int]:
+    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int,
+                   order: TaskOrder = OLDEST_FIRST) -> tuple[list[Task], int]:
         tasks = self.state.tasks
-        if task_filter == TaskFilter():
+        if task_filter == TaskFilter() and order == OLDEST_FIRST:
             end = min(offset + limit, len(tasks))  # islice takes no stop past sys.maxsize
             page = itertools.islice(tasks.values(), offset, end)
             return [self._whole(packed) for packed in page], len(tasks)
-        if task_filter.batch_id is not None:
-            members = self.state.batches.get(task_filter.batch_id, {})
-            source = sorted((tasks[i] for i in members), key=lambda t: t.seq)
-        else:
-            source = list(tasks.values())
-        matches = [t for t in source
-                   if (task_filter.status is None or t.status is task_filter.status)
-                   and (task_filter.assigned_to is None
-                        or t.assigned_to == task_filter.assigned_to)
-                   and (task_filter.type_id is None or t.type_id == task_filter.type_id)]
+        matches = matching(self.state, task_filter, order, self._whole)
         return [self._whole(packed) for packed in matches[offset:offset + limit]], len(matches)
 
     def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:
@@ -397,3 +391,4 @@ def _commit_on_exit(store: JournaledStore, tx: _ChangeLog) -> Iterator[Any]:
         if tx.changes:
             store.invalidate()  # the in-memory state holds changes that were not committed
         raise
+

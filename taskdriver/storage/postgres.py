@@ -28,12 +28,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import NotFound, StorageError
 from ..models import (
+    OLDEST_FIRST,
     IdempotencyRecord,
     Project,
     RecentActivity,
     Session,
     Task,
     TaskFilter,
+    TaskOrder,
     TaskStatus,
     TaskType,
 )
@@ -229,14 +231,18 @@ class PostgresProjectTx(_Section, ProjectTx):
                         duplicate_key=duplicate_key)
         return None if raw is None else decode_task(raw)
 
-    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int
-                   ) -> tuple[list[Task], int]:
+    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int,
+                   order: TaskOrder = OLDEST_FIRST) -> tuple[list[Task], int]:
         filters = {"project_id": self.project_id,
                    "status": task_filter.status.value if task_filter.status else None,
                    "assigned_to": task_filter.assigned_to, "batch_id": task_filter.batch_id,
-                   "type_id": task_filter.type_id}
-        tasks = [decode_task(raw)
-                 for raw in self._all("list_tasks", **filters, limit=limit, offset=offset)]
+                   "type_id": task_filter.type_id, "batch_contains": task_filter.batch_contains,
+                   "agent_contains": task_filter.agent_contains, "text": task_filter.text}
+        query, sort = (("list_tasks", {}) if order == OLDEST_FIRST else
+                       ("list_tasks_sorted", {"sort": order.sort.value,
+                                              "descending": order.descending}))
+        tasks = [decode_task(raw) for raw in self._all(query, **filters, **sort,
+                                                       limit=limit, offset=offset)]
         if task_filter == TaskFilter(status=task_filter.status):
             # No filter but the status: the trigger-kept counts answer without counting
             # rows (a count(*) over a million tasks took over a second).
