@@ -191,18 +191,21 @@ class Authenticator:
 
     def ended_sessions(self, token_hashes: list[str]) -> dict[str, TaskDriverError]:
         """Of these agent sessions, the ones that ended (replaced by a newer login, logged
-        out, expired), each with the error its next request gets: one read for all the
-        long polls of a process."""
+        out, expired), each with the error its next request gets. One read of every session
+        (one query on PostgreSQL) serves all the long polls of a process, where a lookup per
+        poll would cost a thousand queries a second for a thousand waiting agents."""
         now = self.now()
-        ended: dict[str, TaskDriverError] = {}
+        wanted = set(token_hashes)
         with self.storage.global_tx(write=False) as tx:
-            for token_hash in token_hashes:
-                session = tx.session_by_token_hash(token_hash)
-                if session is None or session.expires_at <= now:
-                    ended[token_hash] = Unauthenticated("Invalid or expired token")
-                elif not session.live:
-                    ended[token_hash] = Unauthenticated(
-                        SESSION_REPLACED_MESSAGE.format(agent=session.agent_name))
+            found = {s.token_hash: s for s in tx.sessions() if s.token_hash in wanted}
+        ended: dict[str, TaskDriverError] = {}
+        for token_hash in wanted:
+            session = found.get(token_hash)
+            if session is None or session.expires_at <= now:
+                ended[token_hash] = Unauthenticated("Invalid or expired token")
+            elif not session.live:
+                ended[token_hash] = Unauthenticated(
+                    SESSION_REPLACED_MESSAGE.format(agent=session.agent_name))
         return ended
 
     def logout(self, principal: Principal) -> None:
