@@ -3,8 +3,8 @@
 Safety of repeats decides retries: a call that is safe to send twice (reads, `next-task`,
 which resumes a held lease, `complete`, which is idempotent, and creates, which carry an
 `Idempotency-Key`) is retried with backoff when the connection fails or the server answers
-429 or 503 (after its `Retry-After`). A call that is not (`fail`, `extend-lease`, updates,
-deletes) is sent once. An agent client logs in by itself, and logs in again when its
+429 or 503 (after its `Retry-After`). A call that is not (`fail`, `release`, `extend-lease`,
+updates, deletes) is sent once. An agent client logs in by itself, and logs in again when its
 session expires, unless a newer login under the same name ended it.
 """
 
@@ -348,6 +348,13 @@ class Client:
                   agent_name: str | None = None) -> Task:
         body = _present({"error": error, "canRetry": can_retry, "agentName": agent_name})
         return cast(Task, self._data("POST", f"/api/tasks/{_path(task_id)}/fail", json=body))
+
+    def release_task(self, task_id: str, agent_name: str | None = None) -> Task:
+        """Give a held task back to the queue untouched (no attempt, no retry spent); sent
+        once: a repeat of one that got through is refused, as the task is no longer held."""
+        body = _present({"agentName": agent_name})
+        return cast(Task, self._data("POST", f"/api/tasks/{_path(task_id)}/release",
+                                     json=body))
 
     def extend_lease(self, task_id: str, minutes: float, agent_name: str | None = None
                      ) -> Task:
