@@ -130,7 +130,7 @@ def test_sigterm_lets_the_running_command_finish(server: LiveServer, operator: C
     worker.send_signal(signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
-    assert operator.get_task(task["id"])["result"] == "finished\n"
+    assert operator.get_task(task["id"])["result"] == "finished"  # less its one newline
     assert "worked 1 tasks" in err
     assert operator.project_stats("graceful")["project"]["stats"]["queuedTasks"] == 1
 

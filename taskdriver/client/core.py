@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -51,7 +51,7 @@ class Client:
                  agent_name: str | None = None, project: str | None = None,
                  agent_key: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
                  retries: int = DEFAULT_RETRIES) -> None:
-        self.url = url.rstrip("/")
+        self.url = check_url(url)
         self.token = token
         self.agent_name = agent_name
         self.project = project
@@ -424,6 +424,20 @@ def _lease_minutes(task: Task) -> float:
     ends = datetime.fromisoformat(str(task["leaseExpiresAt"]).replace("Z", "+00:00"))
     starts = datetime.fromisoformat(str(task["assignedAt"]).replace("Z", "+00:00"))
     return max(0.05, (ends - starts).total_seconds() / 60)
+
+
+def check_url(url: str) -> str:
+    """The server's root URL without its trailing slash; ValueError, saying what to write
+    instead, for a URL without `http://` or `https://` or one that ends in `/api`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url} is not a URL: it needs http:// or https:// "
+                         f"(for example http://{url.split('://')[-1]})")
+    root = url.rstrip("/")
+    if parts.path.rstrip("/").endswith("/api"):
+        raise ValueError(f"{url} is the server's /api path: give the server's root "
+                         f"URL instead ({root[:-len('/api')]})")
+    return root
 
 
 def _envelope(response: requests.Response) -> dict[str, Any]:

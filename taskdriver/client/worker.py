@@ -31,8 +31,20 @@ class Outcome:
     can_retry: bool = True
 
 
+class GiveBack(Exception):
+    """Raised by a handler that did not do its task: the task goes back to the queue
+    untouched (`release`: no attempt, no retry spent) and the whole fleet takes no more
+    tasks. `fatal` (the command cannot start, say) also ends the fleet with this error."""
+
+    def __init__(self, reason: str, fatal: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fatal = fatal
+
+
 Handler = Callable[[Task, str, threading.Event], Outcome]
-"""Does one task (as the named agent); should give up soon after the event is set."""
+"""Does one task (as the named agent); should give up soon after the event is set (by
+raising GiveBack)."""
 
 
 @dataclass
@@ -64,6 +76,7 @@ class Tally:
     completed: int = 0
     failed: int = 0
     lost: int = 0
+    released: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, what: str) -> None:
@@ -74,7 +87,7 @@ class Tally:
 @dataclass
 class Signals:
     """Set by the signal handler: `stopping` takes no more tasks, `abandoning` ends the
-    running ones (they are failed with canRetry, so another agent does them)."""
+    running ones (they are released, untouched, so another agent does them)."""
 
     stopping: threading.Event = field(default_factory=threading.Event)
     abandoning: threading.Event = field(default_factory=threading.Event)
@@ -130,10 +143,13 @@ class Worker:
 
     def _do(self, task: Task) -> None:
         started = time.monotonic()
-        with self.client.keep_lease(task) as keeper:
-            outcome = self.handler(task, self.agent, self.signals.abandoning)
-        took = time.monotonic() - started
         task_id = task["id"]
+        with self.client.keep_lease(task) as keeper:
+            outcome = self._run_handler(task)
+        if isinstance(outcome, GiveBack):  # released once the keeper stopped extending
+            self._give_back(task, outcome)
+            return
+        took = time.monotonic() - started
         try:
             if outcome.completed:
                 self.client.complete_task(task["id"], outcome.result, outcome.outputs)
@@ -152,6 +168,29 @@ class Worker:
             self.tally.count("lost")  # the lease lapsed and the task went to another agent
             reason = keeper.error.message if keeper.error else exc.message
             self.say(f"lost    {task_id} by {self.agent}: {reason}")
+
+    def _run_handler(self, task: Task) -> Outcome | GiveBack:
+        try:
+            return self.handler(task, self.agent, self.signals.abandoning)
+        except GiveBack as give_back:
+            return give_back
+
+    def _give_back(self, task: Task, give_back: GiveBack) -> None:
+        """Release the task untouched and stop the fleet; a fatal reason ends it in error."""
+        self.signals.stopping.set()
+        try:
+            self.client.release_task(task["id"])
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            self.tally.count("lost")  # the lease lapsed already: the reaper requeues it
+            self.say(f"lost    {task['id']} by {self.agent}: {exc.message}")
+        else:
+            self.tally.count("released")
+            self.say(f"gave back {task['id']} by {self.agent} (no attempt counted): "
+                     f"{give_back.reason}")
+        if give_back.fatal:
+            raise give_back
 
 
 def run_fleet(make_client: Callable[[str], Client], names: list[str], handler: Handler, *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 import click
 
 from ..client.types import Task
-from ..client.worker import Budget, Outcome, Signals, run_fleet
+from ..client.worker import Budget, GiveBack, Outcome, Signals, run_fleet
 from . import Connection
 
 STDERR_TAIL_BYTES = 4000
@@ -38,9 +39,8 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, env=env)
-        except OSError as exc:
-            return Outcome(False, error=f"cannot run {argv[0]}: {exc.strerror}",
-                           can_retry=False)
+        except OSError as exc:  # not the task's fault: give it back and stop
+            raise GiveBack(f"cannot run {argv[0]}: {exc.strerror}", fatal=True) from None
         feed: bytes | None = task["instructions"].encode()
         while True:
             try:
@@ -53,7 +53,7 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
                     process.communicate()
                     return Outcome(False, error="interrupted: the worker was stopped",
                                    can_retry=True)
-        stdout = out.decode(errors="replace")
+        stdout = _without_final_newline(out.decode(errors="replace"))
         if process.returncode == 0:
             return Outcome(True, result=stdout, outputs=_json_object(stdout))
         tail = err[-STDERR_TAIL_BYTES:].decode(errors="replace").strip()
@@ -63,6 +63,14 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
     return handle
 
 
+def _without_final_newline(text: str) -> str:
+    """Stdout less the one newline that ends a printed line (`echo`, `print`) and is no part
+    of the answer; other trailing whitespace is the command's to keep."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
     """Stdout as outputs when it is exactly one JSON object."""
     try:
@@ -70,6 +78,15 @@ def _json_object(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def check_can_start(argv: list[str]) -> None:
+    """Refuse, before anything is leased, a command that is not an executable on PATH (or
+    at the path given): a typo must not fail the queue's tasks one after another."""
+    if shutil.which(argv[0]) is None:
+        raise click.ClickException(f"cannot run {argv[0]}: no such executable "
+                                   f"{'file' if os.sep in argv[0] else 'on PATH'} "
+                                   f"(nothing was leased)")
 
 
 def _agent_names(agent: str, concurrency: int) -> list[str]:
@@ -91,7 +108,7 @@ def _install_signal_handlers(signals: Signals) -> None:
     signal.signal(signal.SIGTERM, on_signal)
 
 
-@click.command("work", context_settings={"ignore_unknown_options": True})
+@click.command("work", context_settings={"allow_interspersed_args": False})
 @click.option("--project", "-p", required=True, help="Project id or name.")
 @click.option("--agent", "-a", required=True, help="Agent name (NAME-1 … NAME-N with "
                                                    "--concurrency N).")
@@ -115,11 +132,15 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
     too when stdout is one JSON object); any other exit fails it with the tail of stderr,
     to be retried unless the code is in --permanent-exit-codes. The lease is kept alive
     while COMMAND runs. SIGINT/SIGTERM: take no more tasks and let running ones finish; a
-    second signal stops them and gives them back to the queue.
+    second signal stops them and gives them back to the queue. Options of `work` come
+    before COMMAND (an unknown one is an error); put `--` before a COMMAND that has options
+    of its own. A COMMAND that cannot start leases nothing; one that stops starting mid-run
+    gives its task back untouched and ends `work`.
 
     Example: taskdriver work -p audits -a claude -c 4 --wait 60 -- claude -p
     """
-    argv = [part for part in command if part != "--"] or list(command)
+    argv = list(command)
+    check_can_start(argv)
     try:
         permanent = {int(code) for code in permanent_exit_codes.split(",") if code.strip()}
     except ValueError:
@@ -136,9 +157,9 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
                               say=lambda line: click.echo(line, err=True))
     took = time.monotonic() - started
     click.echo(f"worked {tally.completed + tally.failed + tally.lost} tasks in {took:.1f}s: "
-               f"{tally.completed} completed, {tally.failed} failed, {tally.lost} lost",
-               err=True)
-    for error in errors:
+               f"{tally.completed} completed, {tally.failed} failed, {tally.lost} lost"
+               + (f", {tally.released} given back" if tally.released else ""), err=True)
+    for error in dict.fromkeys(str(error) for error in errors):  # each distinct one, once
         click.echo(f"Error: {error}", err=True)
     if errors:
         sys.exit(1)

@@ -1,0 +1,105 @@
+"""`taskdriver work` never burns a queue: its options, a command that cannot start, and
+what a task given back looks like; against a real gunicorn, with the real command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taskdriver.client import Client
+
+from conftest import ADMIN_TOKEN
+from live_server import LiveServer, serving
+
+pytestmark = pytest.mark.slow
+TASKDRIVER = Path(sys.executable).parent / "taskdriver"
+DEAD_URL = "http://127.0.0.1:9"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serving(tmp_path_factory.mktemp("runner") / "data", 2,
+                 TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN) as live:
+        yield live
+
+
+@pytest.fixture
+def operator(server: LiveServer) -> Client:
+    return Client(server.url, ADMIN_TOKEN)
+
+
+def taskdriver(*args: str, url: str, input: str | None = None, timeout: float = 120
+               ) -> subprocess.CompletedProcess[str]:
+    """Run the real command with TASKDRIVER_URL set to `url` and the operator's token."""
+    env = {**os.environ, "TASKDRIVER_URL": url, "TASKDRIVER_TOKEN": ADMIN_TOKEN}
+    return subprocess.run([str(TASKDRIVER), *args], input=input, capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def untouched(operator: Client, project_id: str) -> bool:
+    """Every task of the project queued, never attempted, no retry spent."""
+    return all(t["status"] == "queued" and not t["attempts"] and t["retryCount"] == 0
+               for t in operator.iter_tasks(project_id))
+
+
+def test_connection_options_work_before_and_after_the_subcommand(server: LiveServer,
+                                                                 operator: Client) -> None:
+    project = operator.create_project("options")
+    operator.create_tasks_bulk(project["id"], [{"instructions": "x"}] * 2)
+    after = taskdriver("work", "--url", server.url, "-p", "options", "-a", "a",
+                       "--max-tasks", "1", "--", "cat", url=DEAD_URL)
+    assert after.returncode == 0, after.stderr
+    before = taskdriver("--url", server.url, "work", "-p", "options", "-a", "b",
+                        "--max-tasks", "1", "--", "cat", url=DEAD_URL)
+    assert before.returncode == 0, before.stderr
+    assert all(t["status"] == "completed" for t in operator.iter_tasks(project["id"]))
+    status = taskdriver("status", "-p", "options", "--url", server.url, "--token",
+                        ADMIN_TOKEN, url=DEAD_URL)
+    assert status.returncode == 0 and "2 completed" in status.stdout, status.stderr
+
+
+def test_an_unknown_option_before_the_command_is_a_usage_error(server: LiveServer,
+                                                               operator: Client) -> None:
+    project = operator.create_project("typo")
+    operator.create_tasks_bulk(project["id"], [{"instructions": "x"}] * 5)
+    refused = taskdriver("work", "-p", "typo", "-a", "t", "--urll", server.url, "--",
+                         "cat", url=server.url)
+    assert refused.returncode == 2 and "No such option '--urll'" in refused.stderr
+    assert untouched(operator, project["id"])
+
+
+def test_a_command_that_cannot_start_leases_nothing(server: LiveServer,
+                                                    operator: Client) -> None:
+    project = operator.create_project("nosuch")
+    operator.create_tasks_bulk(project["id"], [{"instructions": "x"}] * 200)
+    for missing in ("/no/such/command", "no-such-command-anywhere"):
+        refused = taskdriver("work", "-p", "nosuch", "-a", "n", "-c", "4", "--", missing,
+                             url=server.url)
+        assert refused.returncode == 1, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: cannot run {missing}"), lines
+    assert untouched(operator, project["id"])
+
+
+def test_a_command_that_stops_starting_mid_run_gives_its_task_back(
+        server: LiveServer, operator: Client, tmp_path: Path) -> None:
+    project = operator.create_project("vanishing")
+    first = operator.create_task(project["id"], instructions="first")
+    rest = [operator.create_task(project["id"], instructions=f"later {i}") for i in range(3)]
+    script = tmp_path / "once"  # works once, then is gone: the next start fails
+    script.write_text('#!/bin/sh\ncat >/dev/null\nrm "$0"\necho ok\n')
+    script.chmod(0o755)
+    done = taskdriver("work", "-p", "vanishing", "-a", "v", "--", str(script),
+                      url=server.url)
+    assert done.returncode == 1, done.stderr
+    assert f"Error: cannot run {script}: No such file or directory" in done.stderr
+    assert "1 completed, 0 failed, 0 lost, 1 given back" in done.stderr
+    assert operator.get_task(first["id"])["result"] == "ok"
+    for task in rest:  # the one given back and the ones never taken, all as they were
+        now = operator.get_task(task["id"])
+        assert now["status"] == "queued" and now["attempts"] == [] and now["retryCount"] == 0
