@@ -3,6 +3,7 @@ its stdout is the result, its failure (stderr's tail) the error."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from . import Connection
 
 STDERR_TAIL_BYTES = 4000
 POLL_SECONDS = 0.2
+STOP_GRACE_SECONDS = 5.0  # after a second signal, SIGTERM's grace before SIGKILL
 
 
 def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
@@ -37,8 +39,11 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
                "TASKDRIVER_ATTEMPT": str(len(task["attempts"])),
                "TASKDRIVER_VARIABLES": json.dumps(task["variables"])}
         try:
+            # A session of its own: a terminal's Ctrl-C reaches `work` only, which lets the
+            # command finish; a second signal stops the command's whole process group.
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, env=env)
+                                       stderr=subprocess.PIPE, env=env,
+                                       start_new_session=True)
         except OSError as exc:  # not the task's fault: give it back and stop
             raise GiveBack(f"cannot run {argv[0]}: {exc.strerror}", fatal=True) from None
         feed: bytes | None = task["instructions"].encode()
@@ -49,10 +54,8 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
             except subprocess.TimeoutExpired:
                 feed = None  # already being written; communicate() carries on with it
                 if abandoning.is_set():
-                    process.terminate()
-                    process.communicate()
-                    return Outcome(False, error="interrupted: the worker was stopped",
-                                   can_retry=True)
+                    _stop_group(process)
+                    raise GiveBack("stopped by a second signal") from None
         stdout = _without_final_newline(out.decode(errors="replace"))
         if process.returncode == 0:
             return Outcome(True, result=stdout, outputs=_json_object(stdout))
@@ -61,6 +64,17 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
                        can_retry=process.returncode not in permanent_codes)
 
     return handle
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the command's process group; SIGKILL whatever of it is left after a grace."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.communicate(timeout=STOP_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):  # members that ignored SIGTERM, if any
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _without_final_newline(text: str) -> str:
@@ -96,8 +110,8 @@ def _agent_names(agent: str, concurrency: int) -> list[str]:
 def _install_signal_handlers(signals: Signals) -> None:
     def on_signal(number: int, frame: FrameType | None) -> None:
         if signals.stopping.is_set():
-            click.echo("second signal: abandoning running tasks (they go back to the queue)",
-                       err=True)
+            click.echo("second signal: stopping the running commands (their tasks go back "
+                       "to the queue untouched)", err=True)
             signals.abandoning.set()
         else:
             click.echo("stopping: no new tasks; running ones finish (signal again to "
