@@ -8,10 +8,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from taskdriver.client import Client
+from taskdriver.client.types import Lease
+from taskdriver.console.work import stdin_of
 
 from conftest import ADMIN_TOKEN
 from live_server import LiveServer, serving
@@ -103,3 +106,27 @@ def test_a_command_that_stops_starting_mid_run_gives_its_task_back(
     for task in rest:  # the one given back and the ones never taken, all as they were
         now = operator.get_task(task["id"])
         assert now["status"] == "queued" and now["attempts"] == [] and now["retryCount"] == 0
+
+
+def test_the_command_reads_the_projects_instructions_first(server: LiveServer,
+                                                           operator: Client) -> None:
+    project = operator.create_project("briefed", instructions="Answer in one line.")
+    first = operator.create_task(project["id"], instructions="What is 2+2?")
+    second = operator.create_task(project["id"], instructions="What is 3+3?")
+    done = taskdriver("work", "-p", "briefed", "-a", "b", "--max-tasks", "1", "--", "cat",
+                      url=server.url)
+    assert done.returncode == 0, done.stderr
+    assert operator.get_task(first["id"])["result"] == "Answer in one line.\n\nWhat is 2+2?"
+    alone = taskdriver("work", "-p", "briefed", "-a", "b", "--max-tasks", "1",
+                       "--no-project-instructions", "--", "cat", url=server.url)
+    assert alone.returncode == 0, alone.stderr
+    assert operator.get_task(second["id"])["result"] == "What is 3+3?"
+
+
+def test_without_a_project_in_the_answer_the_task_is_sent_alone() -> None:
+    """An older server's next-task answer has no `project`: the task's text goes alone."""
+    task = {"instructions": "do it"}
+    assert stdin_of(cast(Lease, {"task": task, "agentName": "a"}), True) == "do it"
+    empty = {"id": "p", "name": "n", "instructions": ""}
+    assert stdin_of(cast(Lease, {"task": task, "agentName": "a", "project": empty}),
+                    True) == "do it"

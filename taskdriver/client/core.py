@@ -25,6 +25,7 @@ from .types import (
     AgentLease,
     Batch,
     BulkResult,
+    Lease,
     Login,
     Page,
     Project,
@@ -41,6 +42,7 @@ MAX_BACKOFF_SECONDS = 30.0
 RETRY_STATUSES = {429, 503}
 PAGE_SIZE = 1000
 PROJECT_PAGE_SIZE = 100  # the projects list pages by 100 at most
+MAX_WAIT_SECONDS = 30.0  # the API's ceiling on next-task's waitSeconds; longer asks are capped
 
 
 class Client:
@@ -313,16 +315,25 @@ class Client:
     def next_task(self, agent_name: str | None = None, project_id: str | None = None,
                   wait_seconds: float = 0) -> Task | None:
         """Lease the next task (or get back the one this agent holds); None when there is
-        none, after waiting up to `wait_seconds` (long poll, at most 30) for one."""
+        none, after waiting up to `wait_seconds` (long poll, capped at the server's
+        MAX_WAIT_SECONDS) for one."""
+        lease = self.next_lease(agent_name, project_id, wait_seconds)
+        return lease["task"] if lease is not None else None
+
+    def next_lease(self, agent_name: str | None = None, project_id: str | None = None,
+                   wait_seconds: float = 0) -> Lease | None:
+        """As `next_task`, but the whole answer: the task, the agent's name and, from a
+        server that sends it, the project (`id`, `name`, `instructions`)."""
         agent = agent_name or self.agent_name
         if agent is None:
             raise ValueError("next_task needs an agent name")
+        wait_seconds = min(wait_seconds, MAX_WAIT_SECONDS)
         body: dict[str, Any] = {"waitSeconds": wait_seconds} if wait_seconds else {}
         if project_id or not self.is_agent:
             body["projectId"] = project_id or self.project
         answer = self.call("POST", f"/api/agents/{_path(agent)}/next-task", json=body,
                            safe=True, timeout=self.timeout + wait_seconds)
-        return cast(Task, answer["data"]["task"]) if answer.get("success") else None
+        return cast(Lease, answer["data"]) if answer.get("success") else None
 
     def peek_next_task(self, project_id: str) -> int:
         data = self._data("GET", f"/api/projects/{self.project_id(project_id)}/peek-next-task",

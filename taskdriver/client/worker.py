@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .core import Client
+from .core import MAX_WAIT_SECONDS, Client
 from .errors import ApiError
-from .types import Task
-
-MAX_POLL_SECONDS = 30.0
+from .types import Lease, Task
 
 
 @dataclass(frozen=True)
@@ -42,9 +40,9 @@ class GiveBack(Exception):
         self.fatal = fatal
 
 
-Handler = Callable[[Task, str, threading.Event], Outcome]
-"""Does one task (as the named agent); should give up soon after the event is set (by
-raising GiveBack)."""
+Handler = Callable[[Lease, str, threading.Event], Outcome]
+"""Does one leased task (as the named agent); should give up soon after the event is set
+(by raising GiveBack)."""
 
 
 @dataclass
@@ -124,28 +122,29 @@ class Worker:
         while not self.signals.stopping.is_set():
             if not self.budget.take():
                 return
-            poll = MAX_POLL_SECONDS
+            poll = MAX_WAIT_SECONDS
             if self.empty_wait is not None:
                 poll = min(poll, self.empty_wait - (time.monotonic() - idle_since))
                 if poll <= 0:
                     self.budget.give_back()
                     return
             try:
-                task = self.client.next_task(wait_seconds=max(0.0, poll))
+                lease = self.client.next_lease(wait_seconds=max(0.0, poll))
             except ApiError:
                 self.budget.give_back()
                 raise
-            if task is None:
+            if lease is None:
                 self.budget.give_back()
                 continue
-            self._do(task)
+            self._do(lease)
             idle_since = time.monotonic()
 
-    def _do(self, task: Task) -> None:
+    def _do(self, lease: Lease) -> None:
         started = time.monotonic()
+        task = lease["task"]
         task_id = task["id"]
         with self.client.keep_lease(task) as keeper:
-            outcome = self._run_handler(task)
+            outcome = self._run_handler(lease)
         if isinstance(outcome, GiveBack):  # released once the keeper stopped extending
             self._give_back(task, outcome)
             return
@@ -169,9 +168,9 @@ class Worker:
             reason = keeper.error.message if keeper.error else exc.message
             self.say(f"lost    {task_id} by {self.agent}: {reason}")
 
-    def _run_handler(self, task: Task) -> Outcome | GiveBack:
+    def _run_handler(self, lease: Lease) -> Outcome | GiveBack:
         try:
-            return self.handler(task, self.agent, self.signals.abandoning)
+            return self.handler(lease, self.agent, self.signals.abandoning)
         except GiveBack as give_back:
             return give_back
 

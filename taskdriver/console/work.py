@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from ..client.types import Task
+from ..client.types import Lease
 from ..client.worker import Budget, GiveBack, Outcome, Signals, run_fleet
 from . import Connection
 
@@ -26,10 +26,21 @@ POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 5.0  # after a second signal, SIGTERM's grace before SIGKILL
 
 
-def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
+def stdin_of(lease: Lease, with_project: bool) -> str:
+    """What the command reads: the project's instructions (when there are any, and the
+    server sends them), a blank line, then the task's; else the task's alone."""
+    project = lease.get("project")
+    instructions = lease["task"]["instructions"]
+    if with_project and project and project["instructions"]:
+        return f"{project['instructions']}\n\n{instructions}"
+    return instructions
+
+
+def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) -> Any:
     """A handler that runs `argv` for each task (see the command's help for the contract)."""
 
-    def handle(task: Task, agent: str, abandoning: threading.Event) -> Outcome:
+    def handle(lease: Lease, agent: str, abandoning: threading.Event) -> Outcome:
+        task = lease["task"]
         env = {**os.environ,
                "TASKDRIVER_TASK_ID": task["id"],
                "TASKDRIVER_PROJECT_ID": task["projectId"],
@@ -46,7 +57,7 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
                                        start_new_session=True)
         except OSError as exc:  # not the task's fault: give it back and stop
             raise GiveBack(f"cannot run {argv[0]}: {exc.strerror}", fatal=True) from None
-        feed: bytes | None = task["instructions"].encode()
+        feed: bytes | None = stdin_of(lease, with_project).encode()
         while True:
             try:
                 out, err = process.communicate(feed, timeout=POLL_SECONDS)
@@ -134,12 +145,15 @@ def _install_signal_handlers(signals: Signals) -> None:
               help="Stop when the queue stays empty this many seconds (default: never).")
 @click.option("--permanent-exit-codes", default="", metavar="CODES",
               help="Comma list of exit codes that fail a task for good (no retry).")
+@click.option("--no-project-instructions", "without_project", is_flag=True,
+              help="Send the task's instructions alone, without the project's.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 def command(connection: Connection, project: str, agent: str, concurrency: int,
             max_tasks: int | None, empty_wait: float | None, permanent_exit_codes: str,
-            command: tuple[str, ...]) -> None:
-    """Lease tasks and run COMMAND for each: the task's instructions on stdin, and
+            without_project: bool, command: tuple[str, ...]) -> None:
+    """Lease tasks and run COMMAND for each: the project's instructions (if any), a blank
+    line and the task's instructions on stdin, and
     TASKDRIVER_TASK_ID, TASKDRIVER_PROJECT_ID, TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID,
     TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT and TASKDRIVER_VARIABLES (JSON) in its
     environment. Exit 0 completes the task with stdout as its result (and as its outputs
@@ -166,8 +180,8 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
     click.echo(f"working {project} as {', '.join(names)}: {' '.join(argv)}", err=True)
     started = time.monotonic()
     tally, errors = run_fleet(lambda name: connection.agent(project, name), names,
-                              run_command(argv, permanent), budget=Budget(max_tasks),
-                              signals=signals, empty_wait=empty_wait,
+                              run_command(argv, permanent, not without_project),
+                              budget=Budget(max_tasks), signals=signals, empty_wait=empty_wait,
                               say=lambda line: click.echo(line, err=True))
     took = time.monotonic() - started
     click.echo(f"worked {tally.completed + tally.failed + tally.lost} tasks in {took:.1f}s: "
