@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
 import pytest
+import requests
 
 from taskdriver.client import Client
 from taskdriver.client.types import Lease
@@ -130,3 +132,48 @@ def test_without_a_project_in_the_answer_the_task_is_sent_alone() -> None:
     empty = {"id": "p", "name": "n", "instructions": ""}
     assert stdin_of(cast(Lease, {"task": task, "agentName": "a", "project": empty}),
                     True) == "do it"
+
+
+def test_work_waits_out_the_rate_limit_with_one_line(tmp_path: Path) -> None:
+    with serving(tmp_path / "data", 1, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN,
+                 TASKDRIVER_RATE_LIMIT="8 per 5 seconds") as live:
+        operator = Client(live.url, ADMIN_TOKEN, on_rate_limit=lambda seconds: None)
+        project = operator.create_project("limited")
+        operator.create_tasks_bulk(project["id"], [{"instructions": "x"}] * 6)
+        refused = requests.get(f"{live.url}/api/projects", timeout=30)
+        while refused.status_code != 429:
+            refused = requests.get(f"{live.url}/api/projects", timeout=30)
+        assert "TASKDRIVER_RATE_LIMIT" in refused.json()["error"]
+        done = taskdriver("work", "-p", "limited", "-a", "l", "--max-tasks", "6", "--",
+                          "cat", url=live.url)
+        assert done.returncode == 0, done.stderr
+        assert "6 completed" in done.stderr and "HTTP 429" not in done.stderr.replace(
+            "(HTTP 429): waiting", "")
+        waits = [line for line in done.stderr.splitlines() if "rate limited by" in line]
+        assert waits and "TASKDRIVER_RATE_LIMIT" in waits[0], done.stderr
+        tasks = list(operator.iter_tasks(project["id"]))
+        assert all(t["status"] == "completed" for t in tasks)
+
+
+def test_misleading_urls_and_a_dead_server_get_one_clear_line(server: LiveServer) -> None:
+    no_scheme = taskdriver("status", url="127.0.0.1:3201")
+    assert no_scheme.returncode == 2 and "needs http:// or https://" in no_scheme.stderr
+    api_path = taskdriver("work", "--url", f"{server.url}/api", "-p", "x", "-a", "a", "--",
+                          "cat", url=server.url)
+    assert api_path.returncode == 2 and "give the server's root URL instead " \
+        f"({server.url})" in api_path.stderr
+    started = time.monotonic()
+    dead = taskdriver("work", "-p", "x", "-a", "a", "-c", "4", "--", "cat", url=DEAD_URL)
+    assert time.monotonic() - started < 30
+    lines = dead.stderr.strip().splitlines()
+    assert dead.returncode == 1 and len(lines) == 1, dead.stderr
+    assert f"cannot reach the TaskDriver server at {DEAD_URL}" in lines[0]
+
+
+def test_a_long_wait_is_capped_at_the_servers_ceiling(server: LiveServer,
+                                                      operator: Client) -> None:
+    project = operator.create_project("patient")
+    task = operator.create_task(project["id"], instructions="x")
+    agent = Client(server.url, agent_name="p", project="patient")
+    leased = agent.next_task(wait_seconds=60)
+    assert leased is not None and leased["id"] == task["id"]

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
@@ -52,7 +52,11 @@ class Client:
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None, *,
                  agent_name: str | None = None, project: str | None = None,
                  agent_key: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 retries: int = DEFAULT_RETRIES) -> None:
+                 retries: int = DEFAULT_RETRIES,
+                 on_rate_limit: Callable[[float], None] | None = None) -> None:
+        """`on_rate_limit`: when given, a 429 is always waited out for its whole
+        `Retry-After` and the call repeated, however often (a refused request was not
+        carried out, so repeating it is safe); the callable hears each wait first."""
         self.url = check_url(url)
         self.token = token
         self.agent_name = agent_name
@@ -60,6 +64,7 @@ class Client:
         self.agent_key = agent_key
         self.timeout = timeout
         self.retries = retries
+        self.on_rate_limit = on_rate_limit
         self.session_info: Login | None = None
         self._http = requests.Session()
         self._lock = threading.RLock()
@@ -101,6 +106,11 @@ class Client:
                     time.sleep(_backoff(attempt))
                     continue
                 raise ServerUnreachable(self.url, _reason(exc)) from None
+            if response.status_code == 429 and self.on_rate_limit is not None:
+                wait = _retry_after(response, cap=None) or _backoff(attempt + 1)
+                self.on_rate_limit(wait)
+                time.sleep(wait)
+                continue
             if response.status_code in RETRY_STATUSES and (safe or idempotency_key) \
                     and attempt < self.retries:
                 attempt += 1
@@ -468,9 +478,13 @@ def _error(response: requests.Response, body: dict[str, Any]) -> ApiError:
                     body.get("validationDetails"))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: requests.Response, cap: float | None = MAX_BACKOFF_SECONDS
+                 ) -> float | None:
+    """The seconds of a `Retry-After` header (at most `cap`); None without one."""
     value = response.headers.get("Retry-After", "")
-    return min(float(value), MAX_BACKOFF_SECONDS) if value.isdigit() else None
+    if not value.isdigit():
+        return None
+    return float(value) if cap is None else min(float(value), cap)
 
 
 def _backoff(attempt: int) -> float:

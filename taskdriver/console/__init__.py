@@ -30,10 +30,10 @@ class Connection:
         """A client with the given token (an operator's, usually)."""
         return Client(self.url, self.token)
 
-    def agent(self, project: str, agent_name: str) -> Client:
-        """A client that logs in as `agent_name` in `project`."""
+    def agent(self, project: str, agent_name: str, **options: Any) -> Client:
+        """A client that logs in as `agent_name` in `project` (`options` as Client's)."""
         return Client(self.url, agent_name=agent_name, project=project,
-                      agent_key=self.agent_key)
+                      agent_key=self.agent_key, **options)
 
 
 class _Group(click.Group):

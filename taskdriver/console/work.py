@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from ..client import Client
 from ..client.types import Lease
 from ..client.worker import Budget, GiveBack, Outcome, Signals, run_fleet
 from . import Connection
@@ -114,6 +115,30 @@ def check_can_start(argv: list[str]) -> None:
                                    f"(nothing was leased)")
 
 
+class RateLimitNotice:
+    """Says once per wait, for all the fleet's agents together, that the server's rate
+    limit holds `work` back and for how long."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.quiet_until = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, seconds: float) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if now >= self.quiet_until:
+                click.echo(f"rate limited by {self.url} (HTTP 429): waiting {seconds:.0f}s "
+                           f"as its Retry-After says (raise or turn off the server's "
+                           f"TASKDRIVER_RATE_LIMIT for a fleet)", err=True)
+            self.quiet_until = max(self.quiet_until, now + seconds)
+
+
+def check_server(connection: Connection) -> None:
+    """Fail at once, with one line naming the URL, when no server answers there."""
+    Client(connection.url, retries=0).health()
+
+
 def _agent_names(agent: str, concurrency: int) -> list[str]:
     return [agent] if concurrency == 1 else [f"{agent}-{i}" for i in range(1, concurrency + 1)]
 
@@ -169,6 +194,7 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
     """
     argv = list(command)
     check_can_start(argv)
+    check_server(connection)
     try:
         permanent = {int(code) for code in permanent_exit_codes.split(",") if code.strip()}
     except ValueError:
@@ -179,7 +205,9 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
     names = _agent_names(agent, concurrency)
     click.echo(f"working {project} as {', '.join(names)}: {' '.join(argv)}", err=True)
     started = time.monotonic()
-    tally, errors = run_fleet(lambda name: connection.agent(project, name), names,
+    notice = RateLimitNotice(connection.url)
+    tally, errors = run_fleet(lambda name: connection.agent(project, name,
+                                                            on_rate_limit=notice), names,
                               run_command(argv, permanent, not without_project),
                               budget=Budget(max_tasks), signals=signals, empty_wait=empty_wait,
                               say=lambda line: click.echo(line, err=True))
