@@ -3,6 +3,9 @@ what a task given back looks like; against a real gunicorn, with the real comman
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import subprocess
 import sys
@@ -177,3 +180,29 @@ def test_a_long_wait_is_capped_at_the_servers_ceiling(server: LiveServer,
     agent = Client(server.url, agent_name="p", project="patient")
     leased = agent.next_task(wait_seconds=60)
     assert leased is not None and leased["id"] == task["id"]
+
+
+def test_export_joins_back_to_its_inputs_in_both_formats(server: LiveServer,
+                                                         operator: Client) -> None:
+    project = operator.create_project("joinable", config={"defaultMaxRetries": 0})
+    type_id = operator.create_task_type("joinable", "review",
+                                        template="Review {{file}}")["id"]
+    failed = operator.create_task(project["id"], type_id=type_id, variables={"file": "a.py"},
+                                  batch_id="nightly", description="first")
+    operator.create_task(project["id"], instructions="plain one")
+    agent = Client(server.url, agent_name="x", project="joinable")
+    assert agent.next_task() is not None
+    agent.fail_task(failed["id"], "broken")
+    jsonl = taskdriver("export", "-p", "joinable", url=server.url)
+    as_csv = taskdriver("export", "-p", "joinable", "-f", "csv", url=server.url)
+    assert jsonl.returncode == 0 and as_csv.returncode == 0, jsonl.stderr + as_csv.stderr
+    rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    for first, plain in (rows, table):
+        assert first["instructions"] == "Review a.py" and first["typeName"] == "review"
+        assert first["batchId"] == "nightly" and first["description"] == "first"
+        assert first["status"] == "failed" and first["agent"] == "x"
+        assert first["assignedAt"]  # from the last attempt, the lease being over
+        assert str(first["attempts"]) == "1" and first["error"] == "broken"
+        assert plain["instructions"] == "plain one" and plain["typeName"] in (None, "")
+    assert rows[0]["assignedAt"] == operator.get_task(failed["id"])["attempts"][0]["startedAt"]

@@ -223,6 +223,10 @@ class Client:
         return self._page(f"/api/projects/{self.project_id(project_id)}/task-types",
                           {"limit": limit, "offset": offset})
 
+    def iter_task_types(self, project_id: str) -> Iterator[TaskType]:
+        """Every task type of the project."""
+        return self._every(f"/api/projects/{self.project_id(project_id)}/task-types", {})
+
     def create_task_type(self, project_id: str, name: str,
                          idempotency_key: str | None = None, **fields: Any) -> TaskType:
         return cast(TaskType, self._data(
@@ -243,8 +247,7 @@ class Client:
         """A task type's id from its id or its name within the project."""
         if _is_uuid(reference):
             return reference
-        path = f"/api/projects/{self.project_id(project_id)}/task-types"
-        for task_type in self._every(path, {}):
+        for task_type in self.iter_task_types(project_id):
             if task_type["name"] == reference:
                 return str(task_type["id"])
         raise ApiError(404, f"Task type not found in project {project_id}: {reference}")
