@@ -206,3 +206,17 @@ def test_export_joins_back_to_its_inputs_in_both_formats(server: LiveServer,
         assert str(first["attempts"]) == "1" and first["error"] == "broken"
         assert plain["instructions"] == "plain one" and plain["typeName"] in (None, "")
     assert rows[0]["assignedAt"] == operator.get_task(failed["id"])["attempts"][0]["startedAt"]
+
+
+def test_status_shows_a_stale_lease_as_such(server: LiveServer, operator: Client) -> None:
+    project = operator.create_project("stale", config={"defaultLeaseDurationMinutes": 0.05})
+    operator.create_task(project["id"], instructions="x")
+    task = Client(server.url, agent_name="gone", project="stale").next_task()
+    assert task is not None
+    time.sleep(4)  # the 3 s lease runs out; nothing has reclaimed it yet
+    shown = taskdriver("status", "-p", "stale", url=server.url)
+    assert shown.returncode == 0, shown.stderr
+    assert "tasks: 0 queued, 0 running, 1 stale, 0 completed" in shown.stdout, shown.stdout
+    assert "agents working: 0" in shown.stdout
+    assert "stale leases (expired, not yet reclaimed): 1" in shown.stdout
+    assert "gone" in shown.stdout and f"task {task['id']}  lease expired" in shown.stdout
