@@ -220,3 +220,34 @@ def test_status_shows_a_stale_lease_as_such(server: LiveServer, operator: Client
     assert "agents working: 0" in shown.stdout
     assert "stale leases (expired, not yet reclaimed): 1" in shown.stdout
     assert "gone" in shown.stdout and f"task {task['id']}  lease expired" in shown.stdout
+
+
+def test_tasks_lists_with_filters_and_retry_requeues(server: LiveServer,
+                                                     operator: Client) -> None:
+    project = operator.create_project("operated", config={"defaultMaxRetries": 0})
+    operator.create_task_type("operated", "check", template="Check {{x}}")
+    type_id = operator.task_type_id("operated", "check")
+    failed = []
+    for i in range(4):
+        task = operator.create_task(project["id"], type_id=type_id, variables={"x": str(i)},
+                                    batch_id="b1" if i < 3 else "b2")
+        agent = Client(server.url, agent_name=f"w{i}", project="operated")
+        assert agent.next_task() is not None
+        failed.append(agent.fail_task(task["id"], "no"))
+    operator.create_task(project["id"], instructions="still queued\nsecond line")
+    listed = taskdriver("tasks", "-p", "operated", "-s", "failed", "-b", "b1", url=server.url)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("id") and "3 of 3 tasks" in listed.stderr
+    assert all("failed" in line and "check" in line and "Check " in line for line in lines[1:])
+    queued = taskdriver("tasks", "-p", "operated", "-s", "queued", "--json", url=server.url)
+    assert json.loads(queued.stdout)["instructions"] == "still queued\nsecond line"
+    one = taskdriver("retry", failed[3]["id"], url=server.url)
+    assert one.returncode == 0 and operator.get_task(failed[3]["id"])["status"] == "queued"
+    batch = taskdriver("retry", "-p", "operated", "-b", "b1", "-t", "check", url=server.url)
+    assert batch.returncode == 0 and "requeued 3 failed tasks" in batch.stderr
+    assert {t["status"] for t in operator.iter_tasks(project["id"])} == {"queued"}
+    again = taskdriver("retry", failed[0]["id"], url=server.url)
+    assert again.returncode == 1 and "HTTP 409" in again.stderr  # queued, not failed
+    both = taskdriver("retry", failed[0]["id"], "-p", "operated", url=server.url)
+    assert both.returncode == 2 and "not both" in both.stderr

@@ -98,10 +98,11 @@ def main(ctx: click.Context, url: str, token: str | None, agent_key: str | None)
 
 
 def _register() -> None:
-    from . import create, export, mcp, status, submit, work
+    from . import create, export, mcp, status, submit, tasks, work
 
     for command in (create.new_project, create.new_type, submit.command, work.command,
-                    status.command, export.command, mcp.command):
+                    status.command, tasks.list_command, tasks.retry_command,
+                    export.command, mcp.command):
         main.add_command(_with_connection_options(command))
 
 
