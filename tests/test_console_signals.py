@@ -167,3 +167,24 @@ def test_a_second_ctrl_c_stops_each_command_group_and_gives_the_tasks_back(
         back = operator.get_task(task["id"])
         assert back["status"] == "queued" and back["retryCount"] == 0, back
         assert back["attempts"] == [] and back["assignedTo"] is None
+
+
+def test_a_task_that_arrives_after_ctrl_c_is_given_back_untouched(server: LiveServer,
+                                                                  tmp_path: Path) -> None:
+    operator = Client(server.url, ADMIN_TOKEN)
+    project = operator.create_project("late")
+    pids = tmp_path / "pids"
+    with work_in_terminal(server, pids, "work", "-p", "late", "-a", "t", "--", "sh", "-c",
+                          f"echo $$ >> {pids}; cat") as terminal:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while "working late" not in terminal.text:
+            assert time.monotonic() < deadline, terminal.text
+            time.sleep(0.1)
+        time.sleep(3)  # logged in, and waiting in its long poll for a task
+        terminal.press_ctrl_c()
+        time.sleep(0.5)
+        task = operator.create_task(project["id"], instructions="late")  # wakes the poll
+        assert terminal.wait(DEADLINE_SECONDS) == 0, terminal.text
+    left = operator.get_task(task["id"])
+    assert left["status"] == "queued" and left["attempts"] == [], terminal.text
+    assert not pids.exists(), "a command ran after Ctrl-C"

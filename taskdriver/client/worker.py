@@ -136,6 +136,10 @@ class Worker:
             if lease is None:
                 self.budget.give_back()
                 continue
+            if self.signals.stopping.is_set():  # told to stop while its long poll waited
+                self.budget.give_back()
+                self._give_back(lease["task"], GiveBack("work is stopping"))
+                return
             self._do(lease)
             idle_since = time.monotonic()
 
