@@ -13,6 +13,8 @@ import os
 import shutil
 import tempfile
 
+from taskdriver.config import DEFAULT_THREADS
+
 METRICS_DIR_PREFIX = "taskdriver-metrics-"
 
 
@@ -44,10 +46,15 @@ bind = os.environ.get("TASKDRIVER_BIND", "127.0.0.1:3000")
 # it serves in memory, and each replays the others' writes before its next one (a bulk
 # load into 100,000 tasks ran 4,232 tasks/s on 5 workers, 6,141 on 2, on 2 cores).
 workers = int(os.environ.get("TASKDRIVER_WORKERS", multiprocessing.cpu_count()))
-# Each waiting agent holds one thread: workers x threads agents can long-poll at once.
-# TASKDRIVER_THREADS=1 gives plain sync workers (for comparison; no long polls then).
-threads = int(os.environ.get("TASKDRIVER_THREADS", 32))
+# A waiting agent holds one sleeping thread (about 45 KB of memory, no CPU: one watcher
+# thread per project wakes the waiters, see taskdriver/waiting.py); all but an eighth of a
+# worker's threads may wait, so each worker holds 896 waiting agents by default and the
+# rest of its threads serve everything else. TASKDRIVER_THREADS=1 gives plain sync workers
+# (for comparison: a waiting poll then blocks its whole worker).
+threads = int(os.environ.get("TASKDRIVER_THREADS", DEFAULT_THREADS))
 worker_class = "gthread" if threads > 1 else "sync"
+# Open connections a worker keeps, busy or idle between an agent's requests.
+worker_connections = threads + 1024
 timeout = 30  # a request stuck this long is killed and its worker replaced
 graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
 keepalive = 2
@@ -65,6 +72,24 @@ forwarded_allow_ips = ""
 # 5,000-character path id gets 404, a 10 KB bearer token 401); beyond these gunicorn refuses.
 limit_request_line = 8190  # gunicorn's maximum
 limit_request_field_size = 65536
+
+
+def post_worker_init(worker):
+    """On SIGTERM, answer every waiting long poll (no task) before gunicorn's graceful stop
+    waits for in-flight requests: a poll left waiting would outlast `graceful_timeout` and
+    be cut off instead of answered."""
+    import signal
+
+    from taskdriver.extension import EXTENSION
+
+    graceful_stop = signal.getsignal(signal.SIGTERM)
+    services = worker.wsgi.extensions[EXTENSION]
+
+    def stop(signum, frame):
+        services.driver.waits.close()
+        graceful_stop(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature

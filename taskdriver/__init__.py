@@ -48,7 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None,
         authenticator = Authenticator(storage, settings, clock)
         # At start, not on a first request: the operator learns the token's path at once.
         authenticator.bootstrap_admin_token()
-        driver = TaskDriver(storage, settings, clock)
+        driver = TaskDriver(storage, settings, clock,
+                            session_check=authenticator.ended_sessions)
         metrics = Metrics(app, driver, authenticator)
         driver.events = metrics.events
         app.extensions[EXTENSION] = Services(driver, authenticator, metrics)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .access import require_project
 from .config import ConfigError, Settings
-from .errors import Forbidden, NotFound, Unauthenticated
+from .errors import Forbidden, NotFound, TaskDriverError, Unauthenticated
 from .models import OPERATOR, SESSION_REPLACED_MESSAGE, Principal, Role, Session, new_id
 from .storage import Storage
 
@@ -188,6 +188,22 @@ class Authenticator:
                               expires_at=max(session.expires_at, now + self.settings.session_ttl))
             tx.put_session(session)
         return Principal(Role.AGENT, session)
+
+    def ended_sessions(self, token_hashes: list[str]) -> dict[str, TaskDriverError]:
+        """Of these agent sessions, the ones that ended (replaced by a newer login, logged
+        out, expired), each with the error its next request gets: one read for all the
+        long polls of a process."""
+        now = self.now()
+        ended: dict[str, TaskDriverError] = {}
+        with self.storage.global_tx(write=False) as tx:
+            for token_hash in token_hashes:
+                session = tx.session_by_token_hash(token_hash)
+                if session is None or session.expires_at <= now:
+                    ended[token_hash] = Unauthenticated("Invalid or expired token")
+                elif not session.live:
+                    ended[token_hash] = Unauthenticated(
+                        SESSION_REPLACED_MESSAGE.format(agent=session.agent_name))
+        return ended
 
     def logout(self, principal: Principal) -> None:
         """End an agent session; its token fails from now on."""

@@ -21,6 +21,9 @@ DEFAULT_CORS_ORIGINS = "*"
 DEFAULT_TRUSTED_PROXIES = 0
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_LONG_POLL_MAX_SECONDS = 30
+# Threads per gunicorn worker (gunicorn.conf.py reads the same default). A waiting long poll
+# holds one sleeping thread (about 45 KB); an eighth of them are kept for other requests.
+DEFAULT_THREADS = 1024
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"0", "false", "no", "off"}
@@ -54,7 +57,7 @@ class Settings:
     """What the app can be told; each field maps to one TASKDRIVER_* variable.
 
     TASKDRIVER_BIND and TASKDRIVER_WORKERS belong to gunicorn and are read by
-    `gunicorn.conf.py`.
+    `gunicorn.conf.py`; TASKDRIVER_THREADS is read by both.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -70,6 +73,13 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     secret_key: str | None = None
     long_poll_max_seconds: int = DEFAULT_LONG_POLL_MAX_SECONDS
+    threads: int = DEFAULT_THREADS
+
+    @property
+    def long_poll_capacity(self) -> int:
+        """How many long polls one worker process lets wait at once: all its threads but
+        an eighth, so `/health`, completes and logins always find a free thread."""
+        return self.threads - self.threads // 8
 
     @property
     def rate_limit_enabled(self) -> bool:
@@ -112,6 +122,8 @@ class Settings:
         if (raw := get("LONG_POLL_MAX_SECONDS")) not in (None, ""):
             kwargs["long_poll_max_seconds"] = _parse_int("TASKDRIVER_LONG_POLL_MAX_SECONDS",
                                                          str(raw), 0)
+        if (raw := get("THREADS")) not in (None, ""):
+            kwargs["threads"] = _parse_int("TASKDRIVER_THREADS", str(raw), 1)
         if (raw := get("MAX_BODY_BYTES")) not in (None, ""):
             kwargs["max_body_bytes"] = _parse_int("TASKDRIVER_MAX_BODY_BYTES", str(raw), 1)
         if (raw := get("FSYNC")) not in (None, ""):

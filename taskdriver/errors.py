@@ -38,5 +38,10 @@ class FieldError(TaskDriverError):
         super().__init__(f"Validation failed: {field}: {message}")
 
 
+class Busy(TaskDriverError):
+    """This server process already holds as many waiting long polls as it may; retry in a
+    moment, or raise TASKDRIVER_THREADS (or TASKDRIVER_WORKERS) for a larger fleet."""
+
+
 class StorageError(TaskDriverError):
     """Storage is unavailable."""

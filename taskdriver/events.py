@@ -17,3 +17,9 @@ class QueueEvents:
 
     def leases_expired(self, project_id: str, count: int) -> None:
         """Expired leases were reclaimed."""
+
+    def long_polls_woken(self, count: int) -> None:
+        """Waiting long polls were woken to look for work."""
+
+    def long_polls_waiting(self, change: int) -> None:
+        """Long polls began (+1) or stopped (-1) waiting for work."""

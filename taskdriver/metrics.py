@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 from flask import Flask, Request, Response
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -56,6 +56,12 @@ class PrometheusEvents(QueueEvents):
         self.completed = counter("tasks_completed_total", "Tasks that became completed")
         self.failed = counter("tasks_failed_total", "Tasks that became failed")
         self.expired = counter("leases_expired_total", "Expired leases reclaimed")
+        self.woken = Counter(f"{PREFIX}_long_poll_wakeups_total",
+                             "Waiting next-task requests woken to look for work",
+                             registry=registry)
+        self.waiting = Gauge(f"{PREFIX}_long_polls_waiting",
+                             "next-task requests waiting for work now",
+                             multiprocess_mode="livesum", registry=registry)
 
     def tasks_created(self, project_id: str, count: int) -> None:
         if count:
@@ -69,6 +75,12 @@ class PrometheusEvents(QueueEvents):
 
     def leases_expired(self, project_id: str, count: int) -> None:
         self.expired.labels(project_id).inc(count)
+
+    def long_polls_woken(self, count: int) -> None:
+        self.woken.inc(count)
+
+    def long_polls_waiting(self, change: int) -> None:
+        self.waiting.inc(change)
 
 
 class StorageCollector:

@@ -306,6 +306,15 @@ class BulkOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """A task leased (or resumed) by an agent, with the project it belongs to: the agent
+    gets the project's instructions beside the task's."""
+
+    task: Task
+    project: Project
+
+
+@dataclass(frozen=True, slots=True)
 class AgentLease:
     """An agent holding an unexpired lease on a task."""
 

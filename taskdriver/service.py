@@ -27,6 +27,7 @@ from .models import (
     DuplicateHandling,
     Idempotency,
     IdempotencyRecord,
+    Lease,
     Principal,
     Project,
     ProjectConfig,
@@ -47,6 +48,7 @@ from .models import (
 from .storage import ProjectTx, Storage
 from .storage.base import IdempotencyRecords
 from .templates import duplicate_key, placeholders
+from .waiting import SessionCheck, WaitHub
 
 RECENT_WINDOW_SECONDS = 3600.0
 # Task type fields taken as given (defaults in `models.TaskType`); retry_backoff converted.
@@ -58,11 +60,25 @@ class TaskDriver:
 
     def __init__(self, storage: Storage, settings: Settings,
                  clock: Callable[[], float] = time.time,
-                 events: QueueEvents | None = None) -> None:
+                 events: QueueEvents | None = None,
+                 session_check: SessionCheck = lambda keys: {}) -> None:
+        """`session_check` tells which agent sessions (by token hash) have ended, so a
+        waiting long poll of an ended session is answered at once."""
         self.storage = storage
         self.settings = settings
         self.now = clock
+        self.waits = WaitHub(storage.watch, self._availability, session_check,
+                             settings.long_poll_capacity, clock)
         self.events = events or QueueEvents()
+
+    @property
+    def events(self) -> QueueEvents:
+        """Where committed changes and long-poll wakeups are reported (metrics)."""
+        return self.waits.events
+
+    @events.setter
+    def events(self, events: QueueEvents) -> None:
+        self.waits.events = events
 
     @property
     def storage_provider(self) -> str:
@@ -483,13 +499,12 @@ class TaskDriver:
             self._report_outcome(project_id, task)
 
     def next_task(self, principal: Principal, agent_name: str, project_ref: str | None,
-                  wait_seconds: float = 0.0) -> Task | None:
+                  wait_seconds: float = 0.0) -> Lease | None:
         """Resume the agent's live lease, else reap expired leases and lease the oldest
         queued task; with nothing to give, wait up to `wait_seconds` for something.
 
-        While waiting the request holds no lock and no connection: it sleeps on a storage
-        watch, wakes when the project changes or the soonest lease comes due, looks (a read)
-        and only then tries to lease again.
+        While waiting the request holds no lock and no connection: it sleeps until this
+        process's watcher of the project wakes it (`waiting.py`), then tries again.
         """
         acting = access.acting_agent(principal, agent_name)
         if project_ref is None:
@@ -499,32 +514,28 @@ class TaskDriver:
         project = self._project(principal, project_ref, by_name=True, for_new_work=True)
         # The operator may cap waits below what agents ask (say, for a proxy's idle timeout).
         wait_seconds = min(wait_seconds, self.settings.long_poll_max_seconds)
+        if wait_seconds <= 0:
+            return self._lease_next(project, acting)
         deadline = time.monotonic() + wait_seconds
-        watch = self.storage.watch(project.id) if wait_seconds > 0 else None
-        while True:
-            task, due_at = self._lease_next(project, acting, want_due=watch is not None)
-            if task is not None or watch is None:
-                return task
+        session_key = principal.session.token_hash if principal.session else None
+        with self.waits.enter(project.id, session_key) as waiter:
             while True:
+                lease = self._lease_next(project, acting)
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if lease is not None or remaining <= 0 or waiter.closing:
+                    return lease
+                if not waiter.wait(remaining):
                     return None
-                until_due = remaining if due_at is None else max(0.0, due_at - self.now())
-                watch.wait(min(remaining, until_due))
-                lease_came_due = due_at is not None and self.now() >= due_at
-                if lease_came_due or self.peek(principal, project.id) > 0:
-                    break  # lease again (a lease that came due is reaped there, once)
+                if waiter.ended is not None:
+                    raise waiter.ended
 
-    def _lease_next(self, project: Project, acting: str, want_due: bool
-                    ) -> tuple[Task | None, float | None]:
-        """One attempt at next-task: the task, or None and (for a waiting request,
-        `want_due`) the moment something comes due: a lease ends or a delayed task's
-        `runAfter` comes."""
+    def _lease_next(self, project: Project, acting: str) -> Lease | None:
+        """One attempt at next-task: the agent's live lease, else the next due task."""
         with self.storage.project_tx(project.id) as tx:
             now = self.now()  # read under the lock, so attempts never overlap in time
             held = tx.task_held_by(acting)
             if held is not None and not rules.lease_expired(held, now):
-                return held, None
+                return Lease(held, project)
             _, reclaimed = self._reap(tx, now)
             task = tx.next_due(now)
             leased = None
@@ -532,24 +543,32 @@ class TaskDriver:
                 minutes = rules.lease_minutes(_type_of(tx, task), project)
                 leased = rules.claim(task, acting, minutes, now)
                 tx.put_task(leased)
-            due_at = None
-            if leased is None and want_due:
-                moments = [t.lease_expires_at for t in tx.running_tasks()]
-                moments.append(tx.next_run_after(now))
-                due_at = min((m for m in moments if m is not None), default=None)
         self._report_reaped(project.id, reclaimed)
-        return leased, due_at
+        return None if leased is None else Lease(leased, project)
+
+    def _availability(self, project_id: str, now: float) -> tuple[int, float | None]:
+        """For the long-poll watcher: how many tasks could be leased now, and the soonest
+        future moment a lease ends or a delayed task comes due (None: nothing will)."""
+        with self.storage.project_tx(project_id, write=False) as tx:
+            available = self._leasable(tx, now)
+            moments = [t.lease_expires_at for t in tx.running_tasks()]
+            moments.append(tx.next_run_after(now))
+        return available, min((m for m in moments if m is not None and m > now), default=None)
+
+    @staticmethod
+    def _leasable(tx: ProjectTx, now: float) -> int:
+        """Queued and due, plus expired leases that will be reclaimed into the queue (and
+        due at once, with no retry delay)."""
+        expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
+                      and rules.has_retries_left(t)
+                      and rules.retry_delay(_type_of(tx, t), t.retry_count + 1) == 0)
+        return tx.status_counts()[TaskStatus.QUEUED] - tx.delayed_count(now) + expired
 
     def peek(self, principal: Principal, project_id: str) -> int:
-        """How many tasks could be leased now: queued and due, plus expired leases that
-        will be reclaimed into the queue (and due at once, with no retry delay)."""
+        """How many tasks could be leased now (see `_leasable`)."""
         project = self._project(principal, project_id)
         with self.storage.project_tx(project.id, write=False) as tx:
-            now = self.now()
-            expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
-                          and rules.has_retries_left(t)
-                          and rules.retry_delay(_type_of(tx, t), t.retry_count + 1) == 0)
-            return tx.status_counts()[TaskStatus.QUEUED] - tx.delayed_count(now) + expired
+            return self._leasable(tx, self.now())
 
     def agents(self, principal: Principal, project_id: str) -> list[AgentLease]:
         project = self._project(principal, project_id)

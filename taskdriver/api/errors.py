@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import (
+    Busy,
     Conflict,
     FieldError,
     Forbidden,
@@ -35,7 +36,9 @@ STATUS_OF: dict[type[TaskDriverError], int] = {
     NotFound: 404,
     Conflict: 409,
     StorageError: 503,
+    Busy: 503,
 }
+BUSY_RETRY_AFTER_SECONDS = 2
 
 MESSAGE_OF_STATUS = {
     400: "Bad request",
@@ -143,6 +146,9 @@ def handle_domain_error(error: TaskDriverError) -> Response:
     status = status_of(error)
     if isinstance(error, FieldError):
         return validation_response(error.details)
+    if isinstance(error, Busy):
+        return error_response(status, error.message,
+                              headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
     if status == 503:
         log.error("storage failure: %s", error.message)
     return error_response(status, error.message)

@@ -34,11 +34,13 @@ NO_TASK_MESSAGE = "No tasks available for assignment"
 def next_task(args: dict[str, Any], agent_name: str) -> dict[str, Any]:
     """Resume the agent's lease or lease the oldest queued task (`success: false` if none)."""
     validate_agent_name(agent_name)
-    task = driver().next_task(principal(), agent_name, args.get("project_id"),
-                              args["wait_seconds"])
-    body = ok({"task": task, "agent_name": agent_name})
-    if task is None:
+    lease = driver().next_task(principal(), agent_name, args.get("project_id"),
+                               args["wait_seconds"])
+    if lease is None:
+        body = ok({"task": None, "agent_name": agent_name})
         body.update(success=False, error=NO_TASK_MESSAGE)
+    else:
+        body = ok({"task": lease.task, "agent_name": agent_name, "project": lease.project})
     return body
 
 

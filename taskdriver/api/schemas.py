@@ -490,13 +490,23 @@ class PeekSchema(Schema):
     tasks_available = fields.Int(data_key="tasksAvailable")
 
 
+class LeaseProjectSchema(Schema):
+    """The project of a leased task: its instructions apply to every task in it."""
+
+    id = fields.Str()
+    name = fields.Str()
+    instructions = fields.Str()
+
+
 class NextTaskSchema(Schema):
     """The reference's `{task, agentName}`, plus the task's `id` on top, so that the
-    reference's own client snippets (`task['id']` on what they return) work as printed."""
+    reference's own client snippets (`task['id']` on what they return) work as printed,
+    and the task's `project` with the instructions the agent reads before the task's."""
 
     id = fields.Str(attribute="task.id", metadata={"description": "Same as task.id"})
     task = fields.Nested(TaskSchema, allow_none=True)
     agent_name = fields.Str(data_key="agentName")
+    project = fields.Nested(LeaseProjectSchema, allow_none=True)
 
 
 class ReclaimSchema(Schema):
