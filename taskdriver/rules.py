@@ -1,7 +1,7 @@
 """Pure queue rules: what each transition of a task means. Every function takes `now`.
 
 Used alike by the API, the lazy reclaim inside `next-task` and the reaper CLI, so there is
-exactly one definition of leasing, completing, failing, expiring and extending.
+exactly one definition of leasing, completing, failing, releasing, expiring and extending.
 """
 
 from __future__ import annotations
@@ -209,6 +209,23 @@ def fail(task: Task, agent_name: str, error: str, can_retry: bool, now: float,
     """Record a failure reported by the lease holder, with its retry decision."""
     _require_holder(task, agent_name)
     return _release(task, AttemptStatus.FAILED, error, can_retry, now, task_type)
+
+
+def release(task: Task, agent_name: str, now: float) -> Task:
+    """Give the holder's task back as if it had never been handed out: `queued` again in its
+    old place (its `seq` and priority never changed), lease and assignee cleared,
+    `retryCount` unchanged, due at once.
+
+    The running attempt is removed rather than closed with a status of its own: a release
+    says "this agent did not work on it" (its command could not start, or `work` was told to
+    stop), so it is no attempt; the attempts list stays the list of tries that count
+    (`TASKDRIVER_ATTEMPT` stays right) and keeps the four statuses every reader knows. The
+    server's log line of the request records who gave what back, and when.
+    """
+    _require_holder(task, agent_name)
+    return replace(task, status=TaskStatus.QUEUED, assigned_to=None, assigned_at=None,
+                   lease_expires_at=None, run_after=None, updated_at=now,
+                   attempts=task.attempts[:-1])
 
 
 def expire(task: Task, now: float, task_type: TaskType | None = None) -> Task:

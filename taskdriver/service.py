@@ -604,6 +604,12 @@ class TaskDriver:
         return self._settle(principal, task_id, agent_name,
                             lambda t, a, now, kind: rules.fail(t, a, error, can_retry, now, kind))
 
+    def release_task(self, principal: Principal, task_id: str, agent_name: str | None
+                     ) -> Task:
+        """The holder gives its task back untouched (no attempt, no retry spent)."""
+        return self._settle(principal, task_id, agent_name,
+                            lambda t, a, now, _: rules.release(t, a, now))
+
     def extend_lease(self, principal: Principal, task_id: str, agent_name: str | None,
                      minutes: float) -> Task:
         return self._settle(principal, task_id, agent_name,

@@ -50,6 +50,14 @@ def start(server: LiveServer, *args: str) -> subprocess.Popen[str]:
                             start_new_session=True)
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of `pid`'s children (Linux's /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def test_work_drains_200_tasks_four_at_a_time(server: LiveServer, operator: Client) -> None:
     project = operator.create_project("drain")
     operator.create_task_type("drain", "echo", template="word {{n}}")
@@ -106,7 +114,12 @@ def test_killed_work_resumes_its_task_under_the_same_name(server: LiveServer,
     while operator.get_task(task["id"])["status"] != "running":
         assert time.monotonic() < deadline, "the first worker never leased the task"
         time.sleep(0.2)
-    os.killpg(first.pid, signal.SIGKILL)  # the worker and its command, mid-task
+    while not (commands := children(first.pid)):  # each in its own session, out of the
+        assert time.monotonic() < deadline, "the command never started"  # worker's group
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the worker, mid-task
+    for command in commands:
+        os.killpg(command, signal.SIGKILL)  # and its command, which would outlive it
     first.communicate()
     done = run(server, "work", "-p", "resume", "-a", "r", "--max-tasks", "1", "--",
                "sh", "-c", "cat")
@@ -130,7 +143,7 @@ def test_sigterm_lets_the_running_command_finish(server: LiveServer, operator: C
     worker.send_signal(signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
-    assert operator.get_task(task["id"])["result"] == "finished\n"
+    assert operator.get_task(task["id"])["result"] == "finished"  # less its one newline
     assert "worked 1 tasks" in err
     assert operator.project_stats("graceful")["project"]["stats"]["queuedTasks"] == 1
 

@@ -132,7 +132,8 @@ def handle_http_exception(error: HTTPException) -> Response:
     custom = error.description if error.description != type(error).description else None
     message = custom or MESSAGE_OF_STATUS.get(status) or error.name
     if status == 429:  # flask-limiter adds Retry-After and X-RateLimit-* afterwards
-        message = f"Too many requests: the limit is {error.description}"
+        message = (f"Too many requests: the limit is {error.description} per client "
+                   f"address (the server's TASKDRIVER_RATE_LIMIT; `off` disables it)")
     return error_response(status, message, headers=headers)
 
 

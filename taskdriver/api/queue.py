@@ -16,6 +16,7 @@ from .schemas import (
     NextTaskSchema,
     PeekSchema,
     ReclaimSchema,
+    ReleaseArgs,
     TaskSchema,
     envelope,
     validate_agent_name,
@@ -81,6 +82,14 @@ def fail_task(args: dict[str, Any], task_id: UUID) -> dict[str, Any]:
     """Record the holder's failure: requeued while retries remain and `canRetry`."""
     return ok(driver().fail_task(principal(), str(task_id), args.get("agent_name"),
                                  args["error"], args["can_retry"]))
+
+
+@blp.route("/tasks/<uuid:task_id>/release", methods=["POST"])
+@blp.arguments(ReleaseArgs, required=False)
+@blp.response(200, envelope(TaskSchema))
+def release_task(args: dict[str, Any], task_id: UUID) -> dict[str, Any]:
+    """Give the holder's task back to the queue untouched: no attempt, no retry spent."""
+    return ok(driver().release_task(principal(), str(task_id), args.get("agent_name")))
 
 
 @blp.route("/tasks/<uuid:task_id>/extend-lease", methods=["POST"])

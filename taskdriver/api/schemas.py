@@ -281,6 +281,10 @@ class FailArgs(AgentNameArg):
     can_retry = fields.Bool(data_key="canRetry", load_default=True)
 
 
+class ReleaseArgs(AgentNameArg):
+    """`release` takes only the holder's name (default: the session's)."""
+
+
 class ExtendLeaseArgs(AgentNameArg):
     extension_minutes = _minutes(required=True, data_key="extensionMinutes")
 

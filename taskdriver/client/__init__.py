@@ -9,7 +9,8 @@
         agent.complete_task(task["id"], result)
 """
 
-from .core import DEFAULT_URL, Client, LeaseKeeper
+from .core import DEFAULT_URL, Client, LeaseKeeper, check_url
 from .errors import ApiError, ServerUnreachable
 
-__all__ = ["DEFAULT_URL", "ApiError", "Client", "LeaseKeeper", "ServerUnreachable"]
+__all__ = ["DEFAULT_URL", "ApiError", "Client", "LeaseKeeper", "ServerUnreachable",
+           "check_url"]

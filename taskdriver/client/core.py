@@ -3,8 +3,8 @@
 Safety of repeats decides retries: a call that is safe to send twice (reads, `next-task`,
 which resumes a held lease, `complete`, which is idempotent, and creates, which carry an
 `Idempotency-Key`) is retried with backoff when the connection fails or the server answers
-429 or 503 (after its `Retry-After`). A call that is not (`fail`, `extend-lease`, updates,
-deletes) is sent once. An agent client logs in by itself, and logs in again when its
+429 or 503 (after its `Retry-After`). A call that is not (`fail`, `release`, `extend-lease`,
+updates, deletes) is sent once. An agent client logs in by itself, and logs in again when its
 session expires, unless a newer login under the same name ended it.
 """
 
@@ -14,9 +14,9 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -25,6 +25,7 @@ from .types import (
     AgentLease,
     Batch,
     BulkResult,
+    Lease,
     Login,
     Page,
     Project,
@@ -41,6 +42,7 @@ MAX_BACKOFF_SECONDS = 30.0
 RETRY_STATUSES = {429, 503}
 PAGE_SIZE = 1000
 PROJECT_PAGE_SIZE = 100  # the projects list pages by 100 at most
+MAX_WAIT_SECONDS = 30.0  # the API's ceiling on next-task's waitSeconds; longer asks are capped
 
 
 class Client:
@@ -50,14 +52,19 @@ class Client:
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None, *,
                  agent_name: str | None = None, project: str | None = None,
                  agent_key: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 retries: int = DEFAULT_RETRIES) -> None:
-        self.url = url.rstrip("/")
+                 retries: int = DEFAULT_RETRIES,
+                 on_rate_limit: Callable[[float], None] | None = None) -> None:
+        """`on_rate_limit`: when given, a 429 is always waited out for its whole
+        `Retry-After` and the call repeated, however often (a refused request was not
+        carried out, so repeating it is safe); the callable hears each wait first."""
+        self.url = check_url(url)
         self.token = token
         self.agent_name = agent_name
         self.project = project
         self.agent_key = agent_key
         self.timeout = timeout
         self.retries = retries
+        self.on_rate_limit = on_rate_limit
         self.session_info: Login | None = None
         self._http = requests.Session()
         self._lock = threading.RLock()
@@ -99,6 +106,11 @@ class Client:
                     time.sleep(_backoff(attempt))
                     continue
                 raise ServerUnreachable(self.url, _reason(exc)) from None
+            if response.status_code == 429 and self.on_rate_limit is not None:
+                wait = _retry_after(response, cap=None) or _backoff(attempt + 1)
+                self.on_rate_limit(wait)
+                time.sleep(wait)
+                continue
             if response.status_code in RETRY_STATUSES and (safe or idempotency_key) \
                     and attempt < self.retries:
                 attempt += 1
@@ -211,6 +223,10 @@ class Client:
         return self._page(f"/api/projects/{self.project_id(project_id)}/task-types",
                           {"limit": limit, "offset": offset})
 
+    def iter_task_types(self, project_id: str) -> Iterator[TaskType]:
+        """Every task type of the project."""
+        return self._every(f"/api/projects/{self.project_id(project_id)}/task-types", {})
+
     def create_task_type(self, project_id: str, name: str,
                          idempotency_key: str | None = None, **fields: Any) -> TaskType:
         return cast(TaskType, self._data(
@@ -231,8 +247,7 @@ class Client:
         """A task type's id from its id or its name within the project."""
         if _is_uuid(reference):
             return reference
-        path = f"/api/projects/{self.project_id(project_id)}/task-types"
-        for task_type in self._every(path, {}):
+        for task_type in self.iter_task_types(project_id):
             if task_type["name"] == reference:
                 return str(task_type["id"])
         raise ApiError(404, f"Task type not found in project {project_id}: {reference}")
@@ -313,16 +328,25 @@ class Client:
     def next_task(self, agent_name: str | None = None, project_id: str | None = None,
                   wait_seconds: float = 0) -> Task | None:
         """Lease the next task (or get back the one this agent holds); None when there is
-        none, after waiting up to `wait_seconds` (long poll, at most 30) for one."""
+        none, after waiting up to `wait_seconds` (long poll, capped at the server's
+        MAX_WAIT_SECONDS) for one."""
+        lease = self.next_lease(agent_name, project_id, wait_seconds)
+        return lease["task"] if lease is not None else None
+
+    def next_lease(self, agent_name: str | None = None, project_id: str | None = None,
+                   wait_seconds: float = 0) -> Lease | None:
+        """As `next_task`, but the whole answer: the task, the agent's name and, from a
+        server that sends it, the project (`id`, `name`, `instructions`)."""
         agent = agent_name or self.agent_name
         if agent is None:
             raise ValueError("next_task needs an agent name")
+        wait_seconds = min(wait_seconds, MAX_WAIT_SECONDS)
         body: dict[str, Any] = {"waitSeconds": wait_seconds} if wait_seconds else {}
         if project_id or not self.is_agent:
             body["projectId"] = project_id or self.project
         answer = self.call("POST", f"/api/agents/{_path(agent)}/next-task", json=body,
                            safe=True, timeout=self.timeout + wait_seconds)
-        return cast(Task, answer["data"]["task"]) if answer.get("success") else None
+        return cast(Lease, answer["data"]) if answer.get("success") else None
 
     def peek_next_task(self, project_id: str) -> int:
         data = self._data("GET", f"/api/projects/{self.project_id(project_id)}/peek-next-task",
@@ -348,6 +372,13 @@ class Client:
                   agent_name: str | None = None) -> Task:
         body = _present({"error": error, "canRetry": can_retry, "agentName": agent_name})
         return cast(Task, self._data("POST", f"/api/tasks/{_path(task_id)}/fail", json=body))
+
+    def release_task(self, task_id: str, agent_name: str | None = None) -> Task:
+        """Give a held task back to the queue untouched (no attempt, no retry spent); sent
+        once: a repeat of one that got through is refused, as the task is no longer held."""
+        body = _present({"agentName": agent_name})
+        return cast(Task, self._data("POST", f"/api/tasks/{_path(task_id)}/release",
+                                     json=body))
 
     def extend_lease(self, task_id: str, minutes: float, agent_name: str | None = None
                      ) -> Task:
@@ -419,6 +450,20 @@ def _lease_minutes(task: Task) -> float:
     return max(0.05, (ends - starts).total_seconds() / 60)
 
 
+def check_url(url: str) -> str:
+    """The server's root URL without its trailing slash; ValueError, saying what to write
+    instead, for a URL without `http://` or `https://` or one that ends in `/api`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url} is not a URL: it needs http:// or https:// "
+                         f"(for example http://{url.split('://')[-1]})")
+    root = url.rstrip("/")
+    if parts.path.rstrip("/").endswith("/api"):
+        raise ValueError(f"{url} is the server's /api path: give the server's root "
+                         f"URL instead ({root[:-len('/api')]})")
+    return root
+
+
 def _envelope(response: requests.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -436,9 +481,13 @@ def _error(response: requests.Response, body: dict[str, Any]) -> ApiError:
                     body.get("validationDetails"))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: requests.Response, cap: float | None = MAX_BACKOFF_SECONDS
+                 ) -> float | None:
+    """The seconds of a `Retry-After` header (at most `cap`); None without one."""
     value = response.headers.get("Retry-After", "")
-    return min(float(value), MAX_BACKOFF_SECONDS) if value.isdigit() else None
+    if not value.isdigit():
+        return None
+    return float(value) if cap is None else min(float(value), cap)
 
 
 def _backoff(attempt: int) -> float:

@@ -6,7 +6,7 @@ Times are RFC 3339 strings.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 TaskStatus = Literal["queued", "running", "completed", "failed"]
 
@@ -44,6 +44,21 @@ class Task(TypedDict):
     createdAt: str
     updatedAt: str
     completedAt: str | None
+
+
+class LeasedProject(TypedDict):
+    id: str
+    name: str
+    instructions: str
+
+
+class Lease(TypedDict):
+    """`next-task`'s data: the task, the agent, and (from servers that send it) the
+    project's instructions, which every agent of the project should read first."""
+
+    task: Task
+    agentName: str
+    project: NotRequired[LeasedProject]
 
 
 class Counts(TypedDict):

@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .core import Client
+from .core import MAX_WAIT_SECONDS, Client
 from .errors import ApiError
-from .types import Task
-
-MAX_POLL_SECONDS = 30.0
+from .types import Lease, Task
 
 
 @dataclass(frozen=True)
@@ -31,8 +29,20 @@ class Outcome:
     can_retry: bool = True
 
 
-Handler = Callable[[Task, str, threading.Event], Outcome]
-"""Does one task (as the named agent); should give up soon after the event is set."""
+class GiveBack(Exception):
+    """Raised by a handler that did not do its task: the task goes back to the queue
+    untouched (`release`: no attempt, no retry spent) and the whole fleet takes no more
+    tasks. `fatal` (the command cannot start, say) also ends the fleet with this error."""
+
+    def __init__(self, reason: str, fatal: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fatal = fatal
+
+
+Handler = Callable[[Lease, str, threading.Event], Outcome]
+"""Does one leased task (as the named agent); should give up soon after the event is set
+(by raising GiveBack)."""
 
 
 @dataclass
@@ -64,6 +74,7 @@ class Tally:
     completed: int = 0
     failed: int = 0
     lost: int = 0
+    released: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, what: str) -> None:
@@ -74,7 +85,7 @@ class Tally:
 @dataclass
 class Signals:
     """Set by the signal handler: `stopping` takes no more tasks, `abandoning` ends the
-    running ones (they are failed with canRetry, so another agent does them)."""
+    running ones (they are released, untouched, so another agent does them)."""
 
     stopping: threading.Event = field(default_factory=threading.Event)
     abandoning: threading.Event = field(default_factory=threading.Event)
@@ -111,29 +122,37 @@ class Worker:
         while not self.signals.stopping.is_set():
             if not self.budget.take():
                 return
-            poll = MAX_POLL_SECONDS
+            poll = MAX_WAIT_SECONDS
             if self.empty_wait is not None:
                 poll = min(poll, self.empty_wait - (time.monotonic() - idle_since))
                 if poll <= 0:
                     self.budget.give_back()
                     return
             try:
-                task = self.client.next_task(wait_seconds=max(0.0, poll))
+                lease = self.client.next_lease(wait_seconds=max(0.0, poll))
             except ApiError:
                 self.budget.give_back()
                 raise
-            if task is None:
+            if lease is None:
                 self.budget.give_back()
                 continue
-            self._do(task)
+            if self.signals.stopping.is_set():  # told to stop while its long poll waited
+                self.budget.give_back()
+                self._give_back(lease["task"], GiveBack("work is stopping"))
+                return
+            self._do(lease)
             idle_since = time.monotonic()
 
-    def _do(self, task: Task) -> None:
+    def _do(self, lease: Lease) -> None:
         started = time.monotonic()
-        with self.client.keep_lease(task) as keeper:
-            outcome = self.handler(task, self.agent, self.signals.abandoning)
-        took = time.monotonic() - started
+        task = lease["task"]
         task_id = task["id"]
+        with self.client.keep_lease(task) as keeper:
+            outcome = self._run_handler(lease)
+        if isinstance(outcome, GiveBack):  # released once the keeper stopped extending
+            self._give_back(task, outcome)
+            return
+        took = time.monotonic() - started
         try:
             if outcome.completed:
                 self.client.complete_task(task["id"], outcome.result, outcome.outputs)
@@ -152,6 +171,29 @@ class Worker:
             self.tally.count("lost")  # the lease lapsed and the task went to another agent
             reason = keeper.error.message if keeper.error else exc.message
             self.say(f"lost    {task_id} by {self.agent}: {reason}")
+
+    def _run_handler(self, lease: Lease) -> Outcome | GiveBack:
+        try:
+            return self.handler(lease, self.agent, self.signals.abandoning)
+        except GiveBack as give_back:
+            return give_back
+
+    def _give_back(self, task: Task, give_back: GiveBack) -> None:
+        """Release the task untouched and stop the fleet; a fatal reason ends it in error."""
+        self.signals.stopping.set()
+        try:
+            self.client.release_task(task["id"])
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            self.tally.count("lost")  # the lease lapsed already: the reaper requeues it
+            self.say(f"lost    {task['id']} by {self.agent}: {exc.message}")
+        else:
+            self.tally.count("released")
+            self.say(f"gave back {task['id']} by {self.agent} (no attempt counted): "
+                     f"{give_back.reason}")
+        if give_back.fatal:
+            raise give_back
 
 
 def run_fleet(make_client: Callable[[str], Client], names: list[str], handler: Handler, *,

@@ -13,17 +13,23 @@ from tqdm import tqdm
 from ..client.types import Task
 from . import Connection
 
-COLUMNS = ("id", "status", "typeId", "batchId", "variables", "result", "outputs", "error",
-           "agent", "retryCount", "createdAt", "assignedAt", "completedAt", "updatedAt")
+COLUMNS = ("id", "status", "typeId", "typeName", "batchId", "description", "priority",
+           "instructions", "variables", "result", "outputs", "error", "agent", "attempts",
+           "retryCount", "maxRetries", "createdAt", "assignedAt", "completedAt", "updatedAt")
 JSON_CELLS = {"variables", "result", "outputs"}
 
 
-def _row(task: Task) -> dict[str, Any]:
-    """The exported fields of a task; `agent` is whoever worked on it last."""
+def _row(task: Task, type_names: dict[str, str]) -> dict[str, Any]:
+    """The exported fields of a task: enough to join each result to what was asked.
+    `agent` and `assignedAt` are the current lease's, else the last attempt's (a failed
+    or requeued task keeps who tried it last, and when); `attempts` is how many."""
     attempts = task["attempts"]
-    agent = task["assignedTo"] or (attempts[-1]["agentName"] if attempts else None)
+    last = attempts[-1] if attempts else None
     fields: dict[str, Any] = dict(task)
-    fields["agent"] = agent
+    fields["agent"] = task["assignedTo"] or (last["agentName"] if last else None)
+    fields["assignedAt"] = task["assignedAt"] or (last["startedAt"] if last else None)
+    fields["typeName"] = type_names.get(task["typeId"] or "")
+    fields["attempts"] = len(attempts)
     return {column: fields.get(column) for column in COLUMNS}
 
 
@@ -46,12 +52,14 @@ def _csv_cell(column: str, value: Any) -> Any:
 @click.pass_obj
 def command(connection: Connection, project: str, status: str | None, batch: str | None,
             task_type: str | None, output_format: str, output: IO[str]) -> None:
-    """Stream every matching task (id, status, variables, result, outputs, error, agent,
+    """Stream every matching task (id, status, type id and name, batch, description,
+    priority, instructions, variables, result, outputs, error, agent, attempts, retries,
     times) to stdout or a file, oldest first; CSV has one header row, with variables,
     result and outputs as JSON cells."""
     client = connection.operator()
     project_id = client.project_id(project)
     type_id = client.task_type_id(project_id, task_type) if task_type else None
+    type_names = {t["id"]: t["name"] for t in client.iter_task_types(project_id)}
     total = client.list_tasks(project_id, status=status, batch_id=batch, type_id=type_id,
                               limit=1)["total"]
     writer = csv.DictWriter(output, fieldnames=COLUMNS) if output_format == "csv" else None
@@ -62,7 +70,7 @@ def command(connection: Connection, project: str, status: str | None, batch: str
               file=sys.stderr) as progress:
         for task in client.iter_tasks(project_id, status=status, batch_id=batch,
                                       type_id=type_id):
-            row = _row(task)
+            row = _row(task, type_names)
             if writer is not None:
                 writer.writerow({k: _csv_cell(k, v) for k, v in row.items()})
             else:

@@ -21,8 +21,14 @@ def _report(client: Client, project_id: str) -> list[str]:
     stats = client.project_stats(project_id)
     counts = stats["project"]["stats"]
     recent = stats["recentActivity"]
+    # A running task whose lease ran out is nobody's work in progress: it waits for the
+    # next next-task or reap to take it back, so it is shown apart.
+    stale = [task for task in client.iter_tasks(project_id, status="running")
+             if _seconds_left(task["leaseExpiresAt"]) <= 0]
+    stale_count = f", {len(stale)} stale" if stale else ""
     lines = [f"{stats['project']['name']} ({project_id})",
-             f"  tasks: {counts['queuedTasks']} queued, {counts['runningTasks']} running, "
+             f"  tasks: {counts['queuedTasks']} queued, "
+             f"{counts['runningTasks'] - len(stale)} running{stale_count}, "
              f"{counts['completedTasks']} completed, {counts['failedTasks']} failed "
              f"({counts['totalTasks']} in all)",
              f"  last hour: {recent['tasksCompletedLastHour']} completed, "
@@ -34,6 +40,12 @@ def _report(client: Client, project_id: str) -> list[str]:
         left = _seconds_left(lease["leaseExpiresAt"])
         lines.append(f"    {lease['agentName']:<24} task {lease['taskId']}  lease "
                      f"{left:5.0f}s left")
+    if stale:
+        lines.append(f"  stale leases (expired, not yet reclaimed): {len(stale)}")
+    for task in stale:
+        ago = -_seconds_left(task["leaseExpiresAt"])
+        lines.append(f"    {task['assignedTo'] or '':<24} task {task['id']}  lease expired "
+                     f"{ago:.0f}s ago")
     batches = [batch for batch in client.iter_batches(project_id) if not batch["done"]]
     lines.append(f"  batches in progress: {len(batches)}")
     for batch in batches:
@@ -49,7 +61,8 @@ def _report(client: Client, project_id: str) -> list[str]:
 @click.pass_obj
 def command(connection: Connection, project: str | None) -> None:
     """Print each project's queue depth by status, agents at work with the time left on
-    their leases, completions and failures in the last hour, and batches in progress."""
+    their leases, stale leases (expired, not yet reclaimed) apart from them, completions
+    and failures in the last hour, and batches in progress."""
     client = connection.operator()
     if project is not None:
         project_ids = [client.project_id(project)]

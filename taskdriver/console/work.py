@@ -3,8 +3,10 @@ its stdout is the result, its failure (stderr's tail) the error."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,18 +17,31 @@ from typing import Any
 
 import click
 
-from ..client.types import Task
-from ..client.worker import Budget, Outcome, Signals, run_fleet
+from ..client import Client
+from ..client.types import Lease
+from ..client.worker import Budget, GiveBack, Outcome, Signals, run_fleet
 from . import Connection
 
 STDERR_TAIL_BYTES = 4000
 POLL_SECONDS = 0.2
+STOP_GRACE_SECONDS = 5.0  # after a second signal, SIGTERM's grace before SIGKILL
 
 
-def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
+def stdin_of(lease: Lease, with_project: bool) -> str:
+    """What the command reads: the project's instructions (when there are any, and the
+    server sends them), a blank line, then the task's; else the task's alone."""
+    project = lease.get("project")
+    instructions = lease["task"]["instructions"]
+    if with_project and project and project["instructions"]:
+        return f"{project['instructions']}\n\n{instructions}"
+    return instructions
+
+
+def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) -> Any:
     """A handler that runs `argv` for each task (see the command's help for the contract)."""
 
-    def handle(task: Task, agent: str, abandoning: threading.Event) -> Outcome:
+    def handle(lease: Lease, agent: str, abandoning: threading.Event) -> Outcome:
+        task = lease["task"]
         env = {**os.environ,
                "TASKDRIVER_TASK_ID": task["id"],
                "TASKDRIVER_PROJECT_ID": task["projectId"],
@@ -36,12 +51,14 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
                "TASKDRIVER_ATTEMPT": str(len(task["attempts"])),
                "TASKDRIVER_VARIABLES": json.dumps(task["variables"])}
         try:
+            # A session of its own: a terminal's Ctrl-C reaches `work` only, which lets the
+            # command finish; a second signal stops the command's whole process group.
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, env=env)
-        except OSError as exc:
-            return Outcome(False, error=f"cannot run {argv[0]}: {exc.strerror}",
-                           can_retry=False)
-        feed: bytes | None = task["instructions"].encode()
+                                       stderr=subprocess.PIPE, env=env,
+                                       start_new_session=True)
+        except OSError as exc:  # not the task's fault: give it back and stop
+            raise GiveBack(f"cannot run {argv[0]}: {exc.strerror}", fatal=True) from None
+        feed: bytes | None = stdin_of(lease, with_project).encode()
         while True:
             try:
                 out, err = process.communicate(feed, timeout=POLL_SECONDS)
@@ -49,11 +66,9 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
             except subprocess.TimeoutExpired:
                 feed = None  # already being written; communicate() carries on with it
                 if abandoning.is_set():
-                    process.terminate()
-                    process.communicate()
-                    return Outcome(False, error="interrupted: the worker was stopped",
-                                   can_retry=True)
-        stdout = out.decode(errors="replace")
+                    _stop_group(process)
+                    raise GiveBack("stopped by a second signal") from None
+        stdout = _without_final_newline(out.decode(errors="replace"))
         if process.returncode == 0:
             return Outcome(True, result=stdout, outputs=_json_object(stdout))
         tail = err[-STDERR_TAIL_BYTES:].decode(errors="replace").strip()
@@ -61,6 +76,25 @@ def run_command(argv: list[str], permanent_codes: set[int]) -> Any:
                        can_retry=process.returncode not in permanent_codes)
 
     return handle
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the command's process group; SIGKILL whatever of it is left after a grace."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.communicate(timeout=STOP_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):  # members that ignored SIGTERM, if any
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _without_final_newline(text: str) -> str:
+    """Stdout less the one newline that ends a printed line (`echo`, `print`) and is no part
+    of the answer; other trailing whitespace is the command's to keep."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -72,6 +106,39 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def check_can_start(argv: list[str]) -> None:
+    """Refuse, before anything is leased, a command that is not an executable on PATH (or
+    at the path given): a typo must not fail the queue's tasks one after another."""
+    if shutil.which(argv[0]) is None:
+        raise click.ClickException(f"cannot run {argv[0]}: no such executable "
+                                   f"{'file' if os.sep in argv[0] else 'on PATH'} "
+                                   f"(nothing was leased)")
+
+
+class RateLimitNotice:
+    """Says once per wait, for all the fleet's agents together, that the server's rate
+    limit holds `work` back and for how long."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.quiet_until = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, seconds: float) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if now >= self.quiet_until:
+                click.echo(f"rate limited by {self.url} (HTTP 429): waiting {seconds:.0f}s "
+                           f"as its Retry-After says (raise or turn off the server's "
+                           f"TASKDRIVER_RATE_LIMIT for a fleet)", err=True)
+            self.quiet_until = max(self.quiet_until, now + seconds)
+
+
+def check_server(connection: Connection) -> None:
+    """Fail at once, with one line naming the URL, when no server answers there."""
+    Client(connection.url, retries=0).health()
+
+
 def _agent_names(agent: str, concurrency: int) -> list[str]:
     return [agent] if concurrency == 1 else [f"{agent}-{i}" for i in range(1, concurrency + 1)]
 
@@ -79,8 +146,8 @@ def _agent_names(agent: str, concurrency: int) -> list[str]:
 def _install_signal_handlers(signals: Signals) -> None:
     def on_signal(number: int, frame: FrameType | None) -> None:
         if signals.stopping.is_set():
-            click.echo("second signal: abandoning running tasks (they go back to the queue)",
-                       err=True)
+            click.echo("second signal: stopping the running commands (their tasks go back "
+                       "to the queue untouched)", err=True)
             signals.abandoning.set()
         else:
             click.echo("stopping: no new tasks; running ones finish (signal again to "
@@ -91,7 +158,7 @@ def _install_signal_handlers(signals: Signals) -> None:
     signal.signal(signal.SIGTERM, on_signal)
 
 
-@click.command("work", context_settings={"ignore_unknown_options": True})
+@click.command("work", context_settings={"allow_interspersed_args": False})
 @click.option("--project", "-p", required=True, help="Project id or name.")
 @click.option("--agent", "-a", required=True, help="Agent name (NAME-1 … NAME-N with "
                                                    "--concurrency N).")
@@ -103,23 +170,31 @@ def _install_signal_handlers(signals: Signals) -> None:
               help="Stop when the queue stays empty this many seconds (default: never).")
 @click.option("--permanent-exit-codes", default="", metavar="CODES",
               help="Comma list of exit codes that fail a task for good (no retry).")
+@click.option("--no-project-instructions", "without_project", is_flag=True,
+              help="Send the task's instructions alone, without the project's.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 def command(connection: Connection, project: str, agent: str, concurrency: int,
             max_tasks: int | None, empty_wait: float | None, permanent_exit_codes: str,
-            command: tuple[str, ...]) -> None:
-    """Lease tasks and run COMMAND for each: the task's instructions on stdin, and
+            without_project: bool, command: tuple[str, ...]) -> None:
+    """Lease tasks and run COMMAND for each: the project's instructions (if any), a blank
+    line and the task's instructions on stdin, and
     TASKDRIVER_TASK_ID, TASKDRIVER_PROJECT_ID, TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID,
     TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT and TASKDRIVER_VARIABLES (JSON) in its
     environment. Exit 0 completes the task with stdout as its result (and as its outputs
     too when stdout is one JSON object); any other exit fails it with the tail of stderr,
     to be retried unless the code is in --permanent-exit-codes. The lease is kept alive
     while COMMAND runs. SIGINT/SIGTERM: take no more tasks and let running ones finish; a
-    second signal stops them and gives them back to the queue.
+    second signal stops them and gives them back to the queue. Options of `work` come
+    before COMMAND (an unknown one is an error); put `--` before a COMMAND that has options
+    of its own. A COMMAND that cannot start leases nothing; one that stops starting mid-run
+    gives its task back untouched and ends `work`.
 
     Example: taskdriver work -p audits -a claude -c 4 --wait 60 -- claude -p
     """
-    argv = [part for part in command if part != "--"] or list(command)
+    argv = list(command)
+    check_can_start(argv)
+    check_server(connection)
     try:
         permanent = {int(code) for code in permanent_exit_codes.split(",") if code.strip()}
     except ValueError:
@@ -130,15 +205,17 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
     names = _agent_names(agent, concurrency)
     click.echo(f"working {project} as {', '.join(names)}: {' '.join(argv)}", err=True)
     started = time.monotonic()
-    tally, errors = run_fleet(lambda name: connection.agent(project, name), names,
-                              run_command(argv, permanent), budget=Budget(max_tasks),
-                              signals=signals, empty_wait=empty_wait,
+    notice = RateLimitNotice(connection.url)
+    tally, errors = run_fleet(lambda name: connection.agent(project, name,
+                                                            on_rate_limit=notice), names,
+                              run_command(argv, permanent, not without_project),
+                              budget=Budget(max_tasks), signals=signals, empty_wait=empty_wait,
                               say=lambda line: click.echo(line, err=True))
     took = time.monotonic() - started
     click.echo(f"worked {tally.completed + tally.failed + tally.lost} tasks in {took:.1f}s: "
-               f"{tally.completed} completed, {tally.failed} failed, {tally.lost} lost",
-               err=True)
-    for error in errors:
+               f"{tally.completed} completed, {tally.failed} failed, {tally.lost} lost"
+               + (f", {tally.released} given back" if tally.released else ""), err=True)
+    for error in dict.fromkeys(str(error) for error in errors):  # each distinct one, once
         click.echo(f"Error: {error}", err=True)
     if errors:
         sys.exit(1)
