@@ -50,7 +50,7 @@ class Client:
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None, *,
                  agent_name: str | None = None, project: str | None = None,
                  agent_key: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 retries: int = DEFAULT_RETRIES) -> None:
+                 retries: int = DEFAULT_RETRIES, connect_timeout: float | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.agent_name = agent_name
@@ -58,6 +58,7 @@ class Client:
         self.agent_key = agent_key
         self.timeout = timeout
         self.retries = retries
+        self.connect_timeout = connect_timeout  # None: `timeout` covers connecting too
         self.session_info: Login | None = None
         self._http = requests.Session()
         self._lock = threading.RLock()
@@ -92,7 +93,9 @@ class Client:
             try:
                 response = self._http.request(
                     method, self.url + path, json=json, params=params,
-                    headers=self._headers(idempotency_key), timeout=timeout or self.timeout)
+                    headers=self._headers(idempotency_key),
+                    timeout=(self.connect_timeout or timeout or self.timeout,
+                             timeout or self.timeout))
             except requests.RequestException as exc:
                 if (safe or idempotency_key) and attempt < self.retries:
                     attempt += 1
@@ -314,6 +317,13 @@ class Client:
                   wait_seconds: float = 0) -> Task | None:
         """Lease the next task (or get back the one this agent holds); None when there is
         none, after waiting up to `wait_seconds` (long poll, at most 30) for one."""
+        lease = self.lease(agent_name, project_id, wait_seconds)
+        return cast(Task, lease["task"]) if lease else None
+
+    def lease(self, agent_name: str | None = None, project_id: str | None = None,
+              wait_seconds: float = 0) -> dict[str, Any] | None:
+        """As `next_task`, but the server's whole answer (`task`, `agentName`, and the
+        project's `{id, name, instructions}` as `project` where the server sends it)."""
         agent = agent_name or self.agent_name
         if agent is None:
             raise ValueError("next_task needs an agent name")
@@ -322,7 +332,7 @@ class Client:
             body["projectId"] = project_id or self.project
         answer = self.call("POST", f"/api/agents/{_path(agent)}/next-task", json=body,
                            safe=True, timeout=self.timeout + wait_seconds)
-        return cast(Task, answer["data"]["task"]) if answer.get("success") else None
+        return cast(dict[str, Any], answer["data"]) if answer.get("success") else None
 
     def peek_next_task(self, project_id: str) -> int:
         data = self._data("GET", f"/api/projects/{self.project_id(project_id)}/peek-next-task",
