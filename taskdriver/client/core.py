@@ -53,10 +53,12 @@ class Client:
                  agent_name: str | None = None, project: str | None = None,
                  agent_key: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
                  retries: int = DEFAULT_RETRIES,
-                 on_rate_limit: Callable[[float], None] | None = None) -> None:
+                 on_rate_limit: Callable[[float], None] | None = None,
+                 connect_timeout: float | None = None) -> None:
         """`on_rate_limit`: when given, a 429 is always waited out for its whole
         `Retry-After` and the call repeated, however often (a refused request was not
-        carried out, so repeating it is safe); the callable hears each wait first."""
+        carried out, so repeating it is safe); the callable hears each wait first.
+        `connect_timeout`: how long to wait for a connection (None: `timeout` covers it)."""
         self.url = check_url(url)
         self.token = token
         self.agent_name = agent_name
@@ -65,6 +67,7 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         self.on_rate_limit = on_rate_limit
+        self.connect_timeout = connect_timeout
         self.session_info: Login | None = None
         self._http = requests.Session()
         self._lock = threading.RLock()
@@ -99,7 +102,9 @@ class Client:
             try:
                 response = self._http.request(
                     method, self.url + path, json=json, params=params,
-                    headers=self._headers(idempotency_key), timeout=timeout or self.timeout)
+                    headers=self._headers(idempotency_key),
+                    timeout=(self.connect_timeout or timeout or self.timeout,
+                             timeout or self.timeout))
             except requests.RequestException as exc:
                 if (safe or idempotency_key) and attempt < self.retries:
                     attempt += 1
