@@ -89,11 +89,14 @@ def test_one_agents_two_requests_at_once_get_one_task(database: tuple[Flask, str
     project = api.project("twice")
     api.post(f"/api/projects/{project['id']}/tasks/bulk",
              {"tasks": [{"instructions": f"t{i}"} for i in range(10)]})
+    def claim(name: str, got: list[str]) -> None:
+        answer = Api(app.test_client()).next_task(name, project["id"]).get_json()
+        got.append(answer["data"]["task"]["id"])
+
     for round_number in range(5):
         got: list[str] = []
-        name = f"same-{round_number}"
-        threads = [threading.Thread(target=lambda: got.append(Api(app.test_client()).next_task(
-            name, project["id"]).get_json()["data"]["task"]["id"])) for _ in range(4)]
+        threads = [threading.Thread(target=claim, args=(f"same-{round_number}", got))
+                   for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
