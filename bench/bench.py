@@ -19,7 +19,6 @@ it: absolute figures move with the machine's load, ratios taken side by side do 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing
 import os
@@ -37,13 +36,16 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from bench_table import OWNER_TASKS_PER_PROJECT, table  # noqa: E402
+from http_client import Client  # noqa: E402
+from pg_rows import one_vs_spread  # noqa: E402
+
 from live_server import LiveServer  # noqa: E402
 
 TOKEN = "bench-operator-token-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 BULK_SIZE = 1000
 OWNER_PROJECTS = (1, 50)  # projects on disk for the cold `complete` figure
-OWNER_TASKS_PER_PROJECT = 2000
 FLOOR = "floor"  # the bare Flask + fsync app every throughput is compared with
 
 
@@ -81,39 +83,10 @@ def bulk_load(server: LiveServer, project_id: str, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-class _Client:
-    """A minimal HTTP/1.1 JSON client (http.client): the load generator shares the machine
-    with the server, so it should spend as little CPU per request as possible. Like a real
-    agent's client (requests.Session, taskdriver.client) it keeps its connection open while
-    the server allows (threaded workers do; sync workers close after each answer)."""
-
-    def __init__(self, url: str) -> None:
-        self.host, self.port = url.removeprefix("http://").split(":")
-        self.headers = {"Content-Type": "application/json"}
-        self.connection: http.client.HTTPConnection | None = None
-
-    def post(self, path: str, body: Any) -> tuple[int, Any]:
-        if self.connection is None:
-            self.connection = http.client.HTTPConnection(self.host, int(self.port),
-                                                         timeout=60)
-        try:
-            self.connection.request("POST", path, json.dumps(body), self.headers)
-            response = self.connection.getresponse()
-            status, answer = response.status, json.loads(response.read())
-        except (http.client.HTTPException, OSError):
-            self.connection.close()  # the server closed it meanwhile: once more, afresh
-            self.connection = None
-            return self.post(path, body)
-        if response.will_close:
-            self.connection.close()
-            self.connection = None
-        return status, answer
-
-
 def _agent(args: tuple[str, str, str, int]) -> list[tuple[float, float]]:
     """One agent process: `cycles` of next-task + complete; (next-task s, cycle s) each."""
     url, project_name, name, cycles = args
-    client = _Client(url)
+    client = Client(url)
     _, login = client.post("/api/auth/login", {"agentName": name, "projectId": project_name})
     client.headers["Authorization"] = f"Bearer {login['data']['token']}"
     timings = []
@@ -163,10 +136,12 @@ def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
-def _timed_cycles(server: LiveServer, project_name: str, agents: int, cycles: int,
-                  run: int) -> dict[str, float]:
+def _timed_cycles(server: LiveServer, project_name: str | list[str], agents: int,
+                  cycles: int, run: int) -> dict[str, float]:
+    """`cycles` agent cycles by `agents` agents on one project (or each on its own)."""
     per_agent = max(1, cycles // agents)
-    jobs = [(server.url, project_name, f"bench-{agents}-{run}-{i}", per_agent)
+    names = [project_name] * agents if isinstance(project_name, str) else project_name
+    jobs = [(server.url, names[i], f"bench-{agents}-{run}-{i}", per_agent)
             for i in range(agents)]
     with multiprocessing.Pool(agents) as pool:
         results = pool.map(_agent, jobs)
@@ -293,7 +268,8 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
     root = Path(tempfile.mkdtemp(prefix="taskdriver-bench-"))
     try:
         server = LiveServer(root / "data", workers=workers, **env)
-        floor = LiveServer(root / FLOOR, workers=workers, app="bench.floor_app:app", **env)
+        floor_app = "bench.pg_floor_app:app" if storage_url else "bench.floor_app:app"
+        floor = LiveServer(root / FLOOR, workers=workers, app=floor_app, **env)
         server.start()
         floor.start()
         try:
@@ -330,6 +306,11 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                           f"({stats['vs_floor']:.2f}x the floor), "
                           f"next-task p50 {stats['next_task_p50_ms']:.1f} ms "
                           f"p99 {stats['next_task_p99_ms']:.1f} ms", flush=True)
+            if storage_url:  # what a project shared by every agent costs on PostgreSQL
+                results["spread"] = one_vs_spread(
+                    server, lambda name: operator(server, "POST", "/api/projects", json={
+                        "name": name, "config": {"defaultLeaseDurationMinutes": 30}})["data"],
+                    bulk_load, _timed_cycles, max(agent_counts), cycles, repeat)
         finally:
             server.stop()
             floor.stop()
@@ -351,38 +332,6 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                 / results["agent_cycle"][f"{low}x{agents}"]["cycles_per_s"])
         results.setdefault("ratios", {})[f"cycle_{high}_vs_{low}_{agents}_agents"] = flat
     return results
-
-
-def table(results: dict) -> str:
-    lines = ["| measure | result |", "| --- | --- |"]
-    for depth, row in results["bulk_load"].items():
-        lines.append(f"| bulk load, {int(depth):,} tasks | {row['tasks_per_s']:,.0f} tasks/s "
-                     f"(**{row['vs_floor']:.2f}x** the floor's "
-                     f"{row['floor_tasks_per_s']:,.0f}) |")
-    for agents, row in results["floor"].items():
-        lines.append(f"| floor (bare Flask + fsync), {agents} agent(s) | "
-                     f"{row['cycles_per_s']:,.0f} cycles/s; cycle p50 "
-                     f"{row['cycle_p50_ms']:.1f} ms |")
-    for row in results["agent_cycle"].values():
-        lines.append(f"| agent cycle, depth {row['depth']:,}, {row['agents']} agent(s) | "
-                     f"{row['cycles_per_s']:,.0f} cycles/s (**{row['vs_floor']:.2f}x** the "
-                     f"floor); next-task p50 {row['next_task_p50_ms']:.1f} ms, p99 "
-                     f"{row['next_task_p99_ms']:.1f} ms; cycle p50 {row['cycle_p50_ms']:.1f} ms |")
-    for name, ratio in results.get("ratios", {}).items():
-        lines.append(f"| {name.replace('_', ' ')} | {ratio:.2f}x |")
-    cold = results["cold_start"]
-    lines.append(f"| cold start, {cold['tasks']:,} tasks | first answer "
-                 f"{cold['first_request_s']:.2f} s; worker RSS {cold['worker_rss_mb']:.0f} MB "
-                 f"(peak {cold['worker_peak_rss_mb']:.0f} MB) |")
-    if "worker_classes" in results:
-        classes = results["worker_classes"]
-        lines.append(f"| agent cycle, depth 1,000, sync vs threaded workers | "
-                     f"{classes['sync']:,.0f} vs {classes['gthread']:,.0f} cycles/s "
-                     f"({classes['ratio']:.2f}x) |")
-    for count, ms in results.get("cold_complete_ms", {}).items():
-        lines.append(f"| first complete on a cold worker, {int(count)} project(s) of "
-                     f"{OWNER_TASKS_PER_PROJECT:,} tasks | {ms:.0f} ms |")
-    return "\n".join(lines)
 
 
 def main() -> None:

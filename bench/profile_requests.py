@@ -42,7 +42,7 @@ STAGES = (
     ("    service: complete_task", "taskdriver/service.py", "complete_task"),
     ("    bulk items: load and check", "taskdriver/api/tasks.py", "_load_items"),
     ("    service: create_tasks", "taskdriver/service.py", "create_tasks"),
-    ("      new tasks built and indexed", "taskdriver/service.py", "_new_task"),
+    ("      new tasks built and indexed", "taskdriver/creation.py", "new_tasks"),
     ("      project lock: wait and hold", "taskdriver/storage/journal.py", "locked"),
     ("      catching up with other workers", "taskdriver/storage/journal.py", "_catch_up"),
     ("      journal append (write + fsync)", "taskdriver/storage/journal.py", "append"),

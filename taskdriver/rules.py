@@ -63,6 +63,12 @@ def instructions_for(task_type: TaskType | None, variables: dict[str, str],
     return extra
 
 
+def checks_duplicates(task_type: TaskType | None) -> bool:
+    """Whether new tasks of this type must look for a live task with the same variables
+    (`fail` or `ignore`); only such a task's key is unique among live tasks."""
+    return task_type is not None and task_type.duplicate_handling is not DuplicateHandling.ALLOW
+
+
 def duplicate_of(task_type: TaskType | None, same_key: Task | None,
                  task_id: str | None = None) -> Task | None:
     """Apply a type's duplicate policy to the task found with the same variables.

@@ -3,8 +3,12 @@
 Every method opens exactly the atomic sections it needs, one after the other; a project's
 section is never held while the global one is opened, so sections cannot deadlock. Only
 this module reads the clock, through `self.now`, and queue changes read it inside their
-project's section, so the times on a project's records follow the order of its commits
-(one attempt never appears to start before the previous one ended).
+project's section once they hold what they change, so the times on a task follow the
+order of its commits (one attempt never appears to start before the previous one ended).
+
+The queue's writes (claims, outcomes, reaping, creates) run in *shared* project sections
+(`_shared`): they hold only the tasks they change, so agents of one project never wait for
+each other; a write a concurrent one made impossible is looked at again in a new section.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from . import access, rules
+from . import access, creation, rules
 from .config import Settings
 from .errors import Conflict, FieldError, NotFound, TaskDriverError
 from .events import QueueEvents
@@ -48,11 +52,13 @@ from .models import (
     new_id_within,
 )
 from .storage import ProjectTx, Storage
-from .storage.base import IdempotencyRecords
+from .storage.base import Contention, IdempotencyRecords
 from .templates import duplicate_key, placeholders
 from .waiting import SessionCheck, WaitHub
 
 RECENT_WINDOW_SECONDS = 3600.0
+CONTENTION_ATTEMPTS = 8  # shared sections tried before a Contention reaches the client
+_Result = TypeVar("_Result")
 # Task type fields taken as given (defaults in `models.TaskType`); retry_backoff converted.
 QUEUE_FIELDS = ("priority", "retry_delay_seconds", "max_retry_delay_seconds")
 
@@ -304,42 +310,23 @@ class TaskDriver:
             raise NotFound("Task not found")
         return task
 
-    def _new_task(self, tx: ProjectTx, project: Project, spec: TaskSpec, now: float
-                  ) -> tuple[Task, bool]:
-        """Build and store one task; (existing task, False) for an ignored duplicate."""
-        task_type = None
-        if spec.type_id is not None:
-            task_type = tx.get_task_type(spec.type_id)
-            if task_type is None:
-                raise FieldError("typeId", "Task type not found in this project", spec.type_id)
-        variables = spec.variables or {}
-        instructions = rules.instructions_for(task_type, variables, spec.instructions)
-        key = duplicate_key(task_type.id, variables) if task_type else None
-        existing = rules.duplicate_of(task_type, tx.find_duplicate(key) if key else None)
-        if existing is not None:  # an `ignore` type answers with the task already there
-            return existing, False
-        task = Task(id=new_id_within(project.id), project_id=project.id, seq=tx.next_seq(),
-                    type_id=spec.type_id, instructions=instructions, variables=variables,
-                    batch_id=spec.batch_id, description=spec.description,
-                    priority=rules.priority_of(task_type, spec.priority),
-                    run_after=rules.start_moment(spec.run_after, spec.delay_seconds, now),
-                    status=TaskStatus.QUEUED,
-                    max_retries=rules.max_retries(task_type, project),
-                    created_at=now, updated_at=now, duplicate_key=key)
-        tx.put_task(task)
-        return task, True
-
     def create_task(self, principal: Principal, project_id: str, spec: TaskSpec,
                     idempotency: Idempotency | None = None) -> tuple[Task, bool]:
         """Create a task; returns (task, created) where created is False for a duplicate."""
         project = self._project(principal, project_id, for_new_work=True)
-        with self.storage.project_tx(project.id) as tx:
+
+        def create(tx: ProjectTx) -> tuple[Task, bool]:
             now = self.now()
             earlier = _earlier_outcome(tx, idempotency, now)
             if earlier is not None:
                 return _still_there(tx.get_task(earlier["id"]), "task"), earlier["created"]
-            task, created = self._new_task(tx, project, spec, now)
-            _remember(tx, idempotency, now, {"id": task.id, "created": created})
+            [outcome] = creation.new_tasks(tx, project, [spec], now)
+            if isinstance(outcome, TaskDriverError):
+                raise outcome
+            _remember(tx, idempotency, now, {"id": outcome[0].id, "created": outcome[1]})
+            return outcome
+
+        task, created = self._shared(project.id, create)
         if created:
             self.events.tasks_created(project.id, 1)
         return task, created
@@ -349,30 +336,29 @@ class TaskDriver:
                      idempotency: Idempotency | None = None) -> BulkOutcome:
         """Create many (index, spec) items in one commit; each succeeds or fails alone."""
         project = self._project(principal, project_id, for_new_work=True)
-        created: list[Task] = []
-        errors: list[dict[str, Any]] = []
-        duplicates = 0
-        with self.storage.project_tx(project.id) as tx:
+        indexed = list(items)
+
+        def create(tx: ProjectTx) -> tuple[BulkOutcome, bool]:
+            """The outcome, and whether it is new (not a repeat under the same key)."""
             now = self.now()
             earlier = _earlier_outcome(tx, idempotency, now)
             if earlier is not None:
                 return BulkOutcome([_still_there(tx.get_task(task_id), "task")
                                     for task_id in earlier["created"]],
-                                   earlier["duplicates"], earlier["errors"])
-            for index, spec in items:
-                try:
-                    task, is_new = self._new_task(tx, project, spec, now)
-                except TaskDriverError as exc:
-                    errors.append(_item_error(index, exc))
-                    continue
-                if is_new:
-                    created.append(task)
-                else:
-                    duplicates += 1
+                                   earlier["duplicates"], earlier["errors"]), False
+            outcomes = creation.new_tasks(tx, project, [spec for _, spec in indexed], now)
+            created = [o[0] for o in outcomes if not isinstance(o, TaskDriverError) and o[1]]
+            errors = [_item_error(index, o) for (index, _), o in zip(indexed, outcomes, strict=True)
+                      if isinstance(o, TaskDriverError)]
+            duplicates = len(outcomes) - len(created) - len(errors)
             _remember(tx, idempotency, now, {"created": [task.id for task in created],
                                              "duplicates": duplicates, "errors": errors})
-        self.events.tasks_created(project.id, len(created))
-        return BulkOutcome(created, duplicates, errors)
+            return BulkOutcome(created, duplicates, errors), True
+
+        outcome, new = self._shared(project.id, create)
+        if new:
+            self.events.tasks_created(project.id, len(outcome.created))
+        return outcome
 
     def get_task(self, principal: Principal, task_id: str) -> Task:
         project = self._locate_task(principal, task_id)
@@ -486,14 +472,35 @@ class TaskDriver:
 
     # -- the queue -------------------------------------------------------------------------
 
+    def _shared(self, project_id: str, work: Callable[[ProjectTx], _Result]) -> _Result:
+        """Run `work` in a shared section of the project (see `storage.base`): again, in a
+        new section, when a concurrent writer made one of its writes fail (`Contention`),
+        so it looks afresh (say, at the task that writer stored)."""
+        for attempt in range(1, CONTENTION_ATTEMPTS + 1):
+            try:
+                with self.storage.project_tx(project_id, shared=True) as tx:
+                    return work(tx)
+            except Contention:
+                if attempt == CONTENTION_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     @staticmethod
     def _reap(tx: ProjectTx, now: float) -> tuple[Reaped, list[Task]]:
-        """Expire every lapsed lease; returns the counts and the tasks as they are now."""
-        expired = [t for t in tx.running_tasks() if rules.lease_expired(t, now)]
+        """Expire every lapsed lease that no other section is changing; returns the counts
+        and the tasks as they are now."""
+        expired = [t for t in tx.expired_leases(now) if rules.lease_expired(t, now)]
         reclaimed = [rules.expire(task, now, _type_of(tx, task)) for task in expired]
         for task in reclaimed:
             tx.put_task(task)
         return Reaped(len(expired), len({t.assigned_to for t in expired})), reclaimed
+
+    def _reap_and_purge(self, tx: ProjectTx) -> tuple[Reaped, list[Task]]:
+        """The cron job's pass over one project: expired leases, then old idempotency keys."""
+        now = self.now()
+        reaped = self._reap(tx, now)
+        tx.purge_idempotency(now - IDEMPOTENCY_WINDOW_SECONDS)
+        return reaped
 
     def _report_reaped(self, project_id: str, reclaimed: list[Task]) -> None:
         if reclaimed:
@@ -533,19 +540,27 @@ class TaskDriver:
                     raise waiter.ended
 
     def _lease_next(self, project: Project, acting: str) -> Lease | None:
-        """One attempt at next-task: the agent's live lease, else the next due task."""
-        with self.storage.project_tx(project.id) as tx:
-            now = self.now()  # read under the lock, so attempts never overlap in time
+        """One attempt at next-task: the agent's live lease, else the next due task.
+
+        Claims of one project run side by side: each takes a due task no other section
+        holds. Should this agent's other request claim first, the store refuses a second
+        running task and the next attempt finds the first one held."""
+        def attempt(tx: ProjectTx) -> tuple[Task | None, list[Task]]:
+            now = self.now()
             held = tx.task_held_by(acting)
             if held is not None and not rules.lease_expired(held, now):
-                return Lease(held, project)
+                return held, []
             _, reclaimed = self._reap(tx, now)
-            task = tx.next_due(now)
+            task = tx.claim_next(now)
             leased = None
             if task is not None:
+                now = self.now()  # read again holding the task: after its last change
                 minutes = rules.lease_minutes(_type_of(tx, task), project)
                 leased = rules.claim(task, acting, minutes, now)
                 tx.put_task(leased)
+            return leased, reclaimed
+
+        leased, reclaimed = self._shared(project.id, attempt)
         self._report_reaped(project.id, reclaimed)
         return None if leased is None else Lease(leased, project)
 
@@ -584,12 +599,18 @@ class TaskDriver:
                 outcome: Callable[[Task, str, float, TaskType | None], Task]) -> Task:
         """Apply a lease holder's outcome (with the task's type, for its retry delay)."""
         project = self._locate_task(principal, task_id)
-        with self.storage.project_tx(project.id) as tx:
-            task = self._task_in(tx, task_id)
+
+        def settle(tx: ProjectTx) -> tuple[Task, Task]:
+            task = tx.lock_task(task_id)  # only this task: other agents go on meanwhile
+            if task is None:
+                raise NotFound("Task not found")
             acting = access.acting_agent(principal, agent_name, fallback=task.assigned_to)
             settled = outcome(task, acting, self.now(), _type_of(tx, task))
             if settled is not task:
                 tx.put_task(settled)
+            return task, settled
+
+        task, settled = self._shared(project.id, settle)
         if settled is not task and settled.status is not task.status:
             self._report_outcome(project.id, settled)
         return settled
@@ -618,8 +639,7 @@ class TaskDriver:
     def reap_project(self, principal: Principal, project_id: str) -> Reaped:
         """Reclaim one project's expired leases now (the `cleanup-leases` route)."""
         project = self._project(principal, project_id)
-        with self.storage.project_tx(project.id) as tx:
-            counts, reclaimed = self._reap(tx, self.now())
+        counts, reclaimed = self._shared(project.id, lambda tx: self._reap(tx, self.now()))
         self._report_reaped(project.id, reclaimed)
         return counts
 
@@ -633,10 +653,7 @@ class TaskDriver:
         tasks = agents = 0
         for project_id in project_ids:
             try:
-                with self.storage.project_tx(project_id) as ptx:
-                    now = self.now()
-                    counts, reclaimed = self._reap(ptx, now)
-                    ptx.purge_idempotency(now - IDEMPOTENCY_WINDOW_SECONDS)
+                counts, reclaimed = self._shared(project_id, self._reap_and_purge)
             except NotFound:
                 continue  # deleted meanwhile
             self._report_reaped(project_id, reclaimed)

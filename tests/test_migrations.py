@@ -16,7 +16,16 @@ from conftest import Api, close_app, make_app, postgres_schema, postgres_unavail
 pytestmark = pytest.mark.skipif(postgres_unavailable() is not None,
                                 reason=postgres_unavailable() or "")
 FLASK = Path(sys.executable).parent / "flask"
-EVERY_MIGRATION = [(1, "initial"), (2, "idempotency_keys"), (3, "priority_and_delay")]
+EVERY_MIGRATION = [(1, "initial"), (2, "idempotency_keys"), (3, "priority_and_delay"),
+                   (4, "task_row_claims")]
+
+UNDO_0004 = """
+DROP TABLE td_task_counts, td_batch_counts;
+DROP FUNCTION td_tally_tasks, td_add_moves CASCADE;
+DROP SEQUENCE td_task_seq;
+DROP INDEX td_tasks_one_lease, td_tasks_unique_key;
+ALTER TABLE td_tasks DROP COLUMN lease_expires_at, DROP COLUMN unique_key;
+"""
 
 
 def run_migrate(url: str, *args: str) -> subprocess.Popen[str]:
@@ -49,6 +58,7 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
             connection.execute("DROP TABLE td_idempotency_keys")
             connection.execute("ALTER TABLE td_tasks DROP COLUMN priority, "
                                "DROP COLUMN run_after")
+            connection.execute(UNDO_0004)
 
         dry = finished(run_migrate(url, "--dry-run"))
         assert "-- 0001_initial.sql" in dry and "-- 0002_idempotency_keys.sql" in dry
@@ -59,7 +69,8 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
 
         applied = finished(run_migrate(url))
         assert applied.splitlines() == ["applied 0001_initial", "applied 0002_idempotency_keys",
-                                        "applied 0003_priority_and_delay"]
+                                        "applied 0003_priority_and_delay",
+                                        "applied 0004_task_row_claims"]
         assert ledger(url) == EVERY_MIGRATION
         assert finished(run_migrate(url)).strip() == "the database schema is up to date"
 
@@ -103,3 +114,117 @@ def test_the_claim_query_is_served_by_an_index(tmp_path: Path) -> None:
                 {"project_id": project["id"], "now": time.time()}))
         assert "td_tasks_ready" in plan, plan
         assert "Sort" not in plan, plan  # the index gives the order: no sort of the queue
+
+
+def _schema_at(url: str, version: int) -> None:
+    """Apply the shipped migrations up to `version` only, as a server of that time did."""
+    from taskdriver.storage.migrations import LEDGER, available
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(LEDGER)
+        for migration in available():
+            if migration.version <= version:
+                connection.execute(migration.sql)
+                connection.execute("INSERT INTO td_schema_migrations (version, name) "
+                                   "VALUES (%s, %s)", (migration.version, migration.name))
+
+
+def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -> None:
+    """Tasks written by the 0003 schema (its per-row count trigger, max(seq) + 1 positions):
+    after 0004 the counts, batches, leases and positions carry on from them."""
+    from dataclasses import replace
+
+    from taskdriver.models import (
+        Attempt,
+        Project,
+        ProjectConfig,
+        ProjectStatus,
+        Task,
+        TaskStatus,
+        new_id,
+        new_id_within,
+    )
+    from taskdriver.storage.codec import encode
+
+    now = time.time()
+    project = Project(id=new_id(), name="old", description="", instructions="",
+                      status=ProjectStatus.ACTIVE, config=ProjectConfig(), created_at=now,
+                      updated_at=now, owner_prefixed_ids=True)
+    base = Task(id="", project_id=project.id, seq=0, type_id=None, instructions="x",
+                variables={}, batch_id="b1", status=TaskStatus.QUEUED, max_retries=3,
+                created_at=now, updated_at=now)
+    tasks = [replace(base, id=new_id_within(project.id), seq=seq, **fields) for seq, fields in [
+        (1, {}), (2, {"run_after": now + 3600, "batch_id": None}),
+        (3, {"status": TaskStatus.RUNNING, "assigned_to": "live", "assigned_at": now,
+             "lease_expires_at": now + 3600, "attempts": (Attempt(new_id(), "live", now),)}),
+        (4, {"status": TaskStatus.RUNNING, "assigned_to": "lapsed", "assigned_at": now - 60,
+             "lease_expires_at": now - 1,
+             "attempts": (Attempt(new_id(), "lapsed", now - 60),)}),
+        (5, {"status": TaskStatus.COMPLETED, "completed_at": now, "batch_id": "b2"}),
+        (6, {"status": TaskStatus.FAILED, "error": "no"})]]
+    with postgres_schema() as url:
+        _schema_at(url, 3)
+        with psycopg.connect(url) as connection:
+            connection.execute("INSERT INTO td_projects (id, name, data) VALUES (%s, %s, %s)",
+                               (project.id, project.name, encode(project).decode()))
+            for task in tasks:
+                connection.execute(
+                    "INSERT INTO td_tasks (id, project_id, seq, status, batch_id, assigned_to, "
+                    "assigned_at, completed_at, updated_at, priority, run_after, data) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (task.id, project.id, task.seq, task.status.value, task.batch_id,
+                     task.assigned_to, task.assigned_at, task.completed_at, task.updated_at,
+                     task.priority, task.run_after, encode(task).decode()))
+        app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)  # migrates at start
+        try:
+            assert ledger(url) == EVERY_MIGRATION
+            api = Api(app.test_client())
+            base_path = f"/api/projects/{project.id}"
+            stats = api.get(f"{base_path}/stats").get_json()["data"]
+            assert stats["delayedTasks"] == 1 and stats["project"]["stats"] == {
+                "totalTasks": 6, "queuedTasks": 2, "runningTasks": 2, "completedTasks": 1,
+                "failedTasks": 1}
+            batch = api.get(f"{base_path}/batches/b1").get_json()["data"]
+            assert (batch["total"], batch["queued"], batch["running"]) == (4, 1, 2), batch
+            assert api.get(f"{base_path}/peek-next-task").get_json()["data"][
+                "tasksAvailable"] == 2  # the due task and the lapsed lease
+            claimed = api.next_task("new", project.id).get_json()["data"]["task"]
+            assert claimed["id"] == tasks[0].id  # the reaper found the lapsed lease too
+            assert api.get(f"/api/tasks/{tasks[3].id}").get_json()["data"]["status"] == "queued"
+            assert api.next_task("live", project.id).get_json()["data"]["task"][
+                "id"] == tasks[2].id  # its lease carried over
+            added = api.task(project.id, instructions="after the upgrade")
+            listed = api.get(f"{base_path}/tasks?limit=10").get_json()["data"]
+            assert listed[-1]["id"] == added["id"]  # positions go on after the old ones
+        finally:
+            close_app(app)
+
+
+def test_stats_batches_and_peek_are_served_by_indexes_and_counters(tmp_path: Path) -> None:
+    """EXPLAIN of every query behind stats, batch progress, peek and the claim on 20,000
+    tasks: none reads the project's tasks one by one (no sequential scan of td_tasks)."""
+    from taskdriver.storage.postgres import QUERIES
+
+    with postgres_schema() as url:
+        app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)
+        api = Api(app.test_client())
+        project = api.project("depth")
+        for start in range(0, 20_000, 1000):
+            response = api.post(f"/api/projects/{project['id']}/tasks/bulk", {"tasks": [
+                {"instructions": "x", "batchId": f"b{i % 10}",
+                 **({"delaySeconds": 3600} if i % 50 == 0 else {})}
+                for i in range(start, start + 1000)]})
+            assert response.status_code == 201, response.get_json()
+        close_app(app)
+        params = {"project_id": project["id"], "now": time.time(), "batch_id": "b3",
+                  "since": time.time() - 3600, "agent_name": "a"}
+        with psycopg.connect(url) as connection:
+            connection.execute("ANALYZE")
+            for name in ("status_counts", "batch_counts", "delayed_count", "next_run_after",
+                         "running_tasks", "task_held_by", "completed_since", "failed_since",
+                         "claim_next", "expired_leases"):
+                plan = "\n".join(row[0] for row in connection.execute(
+                    "EXPLAIN " + QUERIES[name], params))
+                assert "Seq Scan on td_tasks" not in plan, (name, plan)
+                if name == "claim_next":  # the index gives the order: the queue is not sorted
+                    assert "td_tasks_ready" in plan and "Sort" not in plan, plan

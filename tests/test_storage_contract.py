@@ -31,6 +31,7 @@ from taskdriver.models import (
     new_id_within,
 )
 from taskdriver.storage import Storage, open_storage
+from taskdriver.storage.base import Contention
 
 from conftest import ALL_BACKENDS, postgres_schema
 
@@ -295,3 +296,69 @@ def test_another_process_sees_a_write_and_its_writes_are_seen(storage: Storage,
             break
     assert seen is not None and seen.instructions == "from another process"
     assert storage.project_of_task(task_id) == project.id
+
+
+# -- shared sections (the queue's writers) ------------------------------------------------------
+
+def test_shared_sections_claim_lock_and_add_like_the_queue_lookups(storage: Storage) -> None:
+    project = stored_project(storage)
+    with storage.project_tx(project.id, shared=True) as ptx:
+        seqs = ptx.next_seqs(3)
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3
+        tasks = [a_task(project, seq, duplicate_key=f"k{i}") for i, seq in enumerate(seqs)]
+        ptx.add_tasks(tasks, {"k0"})
+        assert ptx.find_duplicates(["k0", "k2", "none"]) == {"k0": tasks[0], "k2": tasks[2]}
+    with storage.project_tx(project.id, shared=True) as ptx:
+        assert ptx.next_seq() > seqs[-1]
+        claimed = ptx.claim_next(NOW)
+        assert claimed == tasks[0]
+        ptx.put_task(replace(claimed, status=TaskStatus.RUNNING, assigned_to="a",
+                             lease_expires_at=NOW + 60))
+        assert ptx.lock_task(tasks[1].id) == tasks[1] and ptx.lock_task(new_id()) is None
+    with storage.project_tx(project.id, shared=True) as ptx:
+        assert ptx.expired_leases(NOW + 59) == []
+        [expired] = ptx.expired_leases(NOW + 60)
+        assert expired.id == tasks[0].id
+    with storage.project_tx(project.id, write=False) as ptx:
+        assert ptx.status_counts()[TaskStatus.RUNNING] == 1
+
+
+def _overlap_only(backend: str) -> None:
+    if backend == "file":
+        pytest.skip("the file backend runs shared sections one at a time: they never overlap")
+
+
+def test_concurrent_claims_take_different_tasks_without_waiting(storage: Storage,
+                                                                backend: str) -> None:
+    _overlap_only(backend)
+    project = stored_project(storage)
+    with storage.project_tx(project.id) as ptx:
+        first, second = (a_task(project, seq) for seq in ptx.next_seqs(2))
+        ptx.add_tasks([first, second], ())
+    with storage.project_tx(project.id, shared=True) as one, \
+            storage.project_tx(project.id, shared=True) as other:
+        assert one.claim_next(NOW) == first
+        assert other.claim_next(NOW) == second  # passed over `first`, held by `one`
+        assert other.expired_leases(NOW) == []
+
+
+def test_an_agents_second_running_task_and_a_second_unique_key_are_refused(
+        storage: Storage, backend: str) -> None:
+    _overlap_only(backend)
+    project = stored_project(storage)
+    with storage.project_tx(project.id) as ptx:
+        first, second = (a_task(project, seq) for seq in ptx.next_seqs(2))
+        ptx.add_tasks([first, second], ())
+    with pytest.raises(Contention), storage.project_tx(project.id, shared=True) as other:
+        with storage.project_tx(project.id, shared=True) as one:
+            one.put_task(replace(one.claim_next(NOW), status=TaskStatus.RUNNING,
+                                 assigned_to="agent"))
+            claimed = other.claim_next(NOW)
+        other.put_task(replace(claimed, status=TaskStatus.RUNNING, assigned_to="agent"))
+    with pytest.raises(Contention), storage.project_tx(project.id, shared=True) as other:
+        with storage.project_tx(project.id, shared=True) as one:
+            one.add_tasks([a_task(project, one.next_seq(), duplicate_key="k")], {"k"})
+        other.add_tasks([a_task(project, other.next_seq(), duplicate_key="k")], {"k"})
+    with storage.project_tx(project.id, write=False) as ptx:
+        assert ptx.status_counts()[TaskStatus.RUNNING] == 1
+        assert ptx.status_counts()[TaskStatus.QUEUED] == 2

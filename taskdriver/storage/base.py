@@ -7,12 +7,26 @@ Two kinds of atomic section exist:
 
 Both also keep the idempotency keys of the creates made in their scope.
 
+A project's writers come in two kinds. An exclusive one (the default) keeps every other
+writer of the project out until it ends: task types, and changes that read many tasks to
+decide. A *shared* one (`shared=True`: the queue's claims, outcomes, reaping and creates)
+keeps only exclusive writers out, so shared writers of one project run side by side, and it
+may change only what it holds: tasks it locked (`lock_task`, `claim_next`,
+`expired_leases`), new tasks (`add_tasks`) and idempotency records. The store itself then
+keeps what a queue needs across them: two sections never hold one task, an agent never has
+two running tasks in a project, two live tasks never hold one unique key, and positions
+(`next_seqs`) never repeat. A write that a concurrent shared writer made impossible raises
+`Contention` and the section keeps nothing: the caller opens a new one and looks again. A
+backend whose writers never overlap (the file backend) may run shared sections
+exclusively; it then never raises `Contention`.
+
 Either may be opened with `write=False` for reading only: it sees every write acknowledged
 before it began, may let writers proceed meanwhile (so it is cheaper), and refuses `put_*`
 and `delete_*` with a `RuntimeError` (a programming error, never a client's).
 
 Inside a section every read sees every write committed before it (by any thread, process
-or host) and the section's own writes; nobody else writes the same scope until it ends.
+or host) and the section's own writes; nobody else writes the same scope until it ends
+(in a shared section: nothing it holds).
 When the block exits normally its writes become durable together before the section ends;
 when it raises, none of them is kept. Records are immutable: a change is a new record
 passed to `put_*`.
@@ -25,8 +39,10 @@ wrap driver failures in `errors.StorageError`, so nothing above imports a driver
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 
+from ..errors import StorageError
 from ..models import (
     OLDEST_FIRST,
     IdempotencyRecord,
@@ -39,6 +55,10 @@ from ..models import (
     TaskStatus,
     TaskType,
 )
+
+
+class Contention(StorageError):
+    """A concurrent writer of the project changed what this write relied on: try again."""
 
 
 class IdempotencyRecords(ABC):
@@ -54,7 +74,8 @@ class IdempotencyRecords(ABC):
 
     @abstractmethod
     def put_idempotency(self, record: IdempotencyRecord) -> None:
-        """Keep (or replace) the record under its key."""
+        """Keep the record under its key, replacing the one this section read there (with
+        `get_idempotency`); `Contention` if another section stored one there meanwhile."""
 
     @abstractmethod
     def purge_idempotency(self, before: float) -> int:
@@ -159,8 +180,24 @@ class ProjectTx(IdempotencyRecords):
         """Delete a task."""
 
     @abstractmethod
+    def lock_task(self, task_id: str) -> Task | None:
+        """`get_task`, the task then held by this section until it ends (waiting while
+        another section holds it), so that it may `put_task` the task's next state."""
+
+    @abstractmethod
+    def add_tasks(self, tasks: Sequence[Task], unique_keys: Collection[str]) -> None:
+        """Store new tasks, all in one go. A task whose `duplicate_key` is in `unique_keys`
+        must be the only live (not failed) task holding its key uniquely: `Contention` when
+        another section stored one since this one looked (`find_duplicates`)."""
+
+    @abstractmethod
+    def next_seqs(self, count: int) -> list[int]:
+        """`count` queue positions, increasing, each after every task created in the
+        project before (gaps are allowed); to be used by this section's new tasks."""
+
     def next_seq(self) -> int:
-        """A queue position after every task ever created in the project."""
+        """One queue position (see `next_seqs`)."""
+        return self.next_seqs(1)[0]
 
     # The queue's three lookups take `now`, which callers never move backwards: a task that
     # came due stays due (a backend may promote it once, for good).
@@ -169,6 +206,16 @@ class ProjectTx(IdempotencyRecords):
     def next_due(self, now: float) -> Task | None:
         """The queued task to hand out at `now`: among those due (`run_after` None or not
         after `now`), the highest `priority`, and within it the lowest `seq`."""
+
+    @abstractmethod
+    def claim_next(self, now: float) -> Task | None:
+        """`next_due`, the task then held by this section; tasks other sections hold are
+        passed over without waiting, so concurrent claims take different tasks."""
+
+    @abstractmethod
+    def expired_leases(self, now: float) -> list[Task]:
+        """Running tasks whose `lease_expires_at` is not after `now`, each then held by this
+        section; tasks other sections hold are passed over (they are being changed)."""
 
     @abstractmethod
     def delayed_count(self, now: float) -> int:
@@ -187,8 +234,12 @@ class ProjectTx(IdempotencyRecords):
         """The running task assigned to this agent, if any."""
 
     @abstractmethod
+    def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:
+        """For each key that has one, the oldest task that is not failed with that key."""
+
     def find_duplicate(self, duplicate_key: str) -> Task | None:
         """A task that is not failed and has this duplicate key (oldest first)."""
+        return self.find_duplicates((duplicate_key,)).get(duplicate_key)
 
     @abstractmethod
     def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int,
@@ -238,9 +289,10 @@ class Storage(ABC):
         """An atomic section over projects, sessions and admin tokens."""
 
     @abstractmethod
-    def project_tx(self, project_id: str, write: bool = True
+    def project_tx(self, project_id: str, write: bool = True, shared: bool = False
                    ) -> AbstractContextManager[ProjectTx]:
-        """An atomic section over one project's task types and tasks."""
+        """An atomic section over one project's task types and tasks (a `shared` writer
+        lets other shared writers in: see the module's docstring)."""
 
     @abstractmethod
     def watch(self, project_id: str) -> ChangeWatch:

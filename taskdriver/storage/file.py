@@ -13,9 +13,8 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -36,6 +35,7 @@ from ..models import (
     owner_prefix,
 )
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
+from .file_watch import FileWatch
 from .journal import SNAPSHOT_NAME, Change, JournaledStore
 from .listing import matching
 from .packed import PackedTask
@@ -174,12 +174,24 @@ class FileProjectTx(_ChangeLog, ProjectTx):
     def delete_task(self, task_id: str) -> None:
         self._put(TASK, task_id, None)
 
-    def next_seq(self) -> int:
-        return self.state.max_seq + 1
+    def add_tasks(self, tasks: Sequence[Task], unique_keys: Collection[str]) -> None:
+        for task in tasks:  # writers never overlap: the caller's look still holds
+            self.put_task(task)
+
+    def next_seqs(self, count: int) -> list[int]:
+        return list(range(self.state.max_seq + 1, self.state.max_seq + 1 + count))
 
     def next_due(self, now: float) -> Task | None:
         packed = self.state.queue.first_due(now, self.state.tasks)
         return None if packed is None else self._whole(packed)
+
+    # Writers of a project never overlap here: what a section reads, it holds.
+    lock_task = get_task
+    claim_next = next_due
+
+    def expired_leases(self, now: float) -> list[Task]:
+        return [task for task in self.running_tasks()
+                if task.lease_expires_at is not None and task.lease_expires_at <= now]
 
     def delayed_count(self, now: float) -> int:
         return self.state.queue.waiting_count(now, self.state.tasks)
@@ -194,9 +206,10 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         task_id = self.state.running_by_agent.get(agent_name)
         return None if task_id is None else self._whole(self.state.tasks[task_id])
 
-    def find_duplicate(self, duplicate_key: str) -> Task | None:
-        holders = self.state.duplicates.get(duplicate_key)
-        return self._whole(self.state.tasks[holders[0][1]]) if holders else None
+    def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:
+        found = {key: self.state.duplicates.get(key) for key in duplicate_keys}
+        return {key: self._whole(self.state.tasks[holders[0][1]])
+                for key, holders in found.items() if holders}
 
     def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int,
                    order: TaskOrder = OLDEST_FIRST) -> tuple[list[Task], int]:
@@ -227,31 +240,6 @@ class FileProjectTx(_ChangeLog, ProjectTx):
     def outcome_times(self, since: float) -> tuple[list[float], list[float]]:
         return (self.state.completions.times_since(since),
                 self.state.failures.times_since(since))
-
-
-WATCH_POLL_SECONDS = 0.1  # how often a waiter looks for other processes' commits
-
-
-class FileWatch(ChangeWatch):
-    """Waits on this process's commit condition, and polls the store's signature (two
-    `stat` calls) every WATCH_POLL_SECONDS for commits of other processes."""
-
-    def __init__(self, store: JournaledStore) -> None:
-        self.store = store
-        self.seen = store.signature()
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self.store.committed:
-            while True:
-                current = self.store.signature()
-                if current != self.seen:
-                    self.seen = current
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self.store.committed.wait(min(WATCH_POLL_SECONDS, remaining))
 
 
 class FileStorage(Storage):
@@ -311,8 +299,9 @@ class FileStorage(Storage):
             hook()
 
     @contextmanager
-    def project_tx(self, project_id: str, write: bool = True) -> Iterator[ProjectTx]:
-        store = self.project_store(project_id)
+    def project_tx(self, project_id: str, write: bool = True, shared: bool = False
+                   ) -> Iterator[ProjectTx]:
+        store = self.project_store(project_id)  # a shared writer runs exclusively here
         with store.section(write) as state:
             tx = FileProjectTx(project_id, state, write)  # type: ignore[arg-type]
             yield from _commit_on_exit(store, tx)

@@ -6,8 +6,13 @@
 SELECT pg_advisory_xact_lock(hashtext('taskdriver:global'));
 
 -- name: lock_project
--- Serialize writers of one project (the row lock ends with the transaction).
-SELECT id FROM td_projects WHERE id = %(id)s FOR UPDATE;
+-- Keep every other writer out of one project (ends with the transaction); no row if the
+-- project is gone.
+SELECT pg_advisory_xact_lock(1954, hashtext(id)) FROM td_projects WHERE id = %(id)s;
+
+-- name: share_project
+-- Keep exclusive writers out of one project while letting other sharing writers in.
+SELECT pg_advisory_xact_lock_shared(1954, hashtext(id)) FROM td_projects WHERE id = %(id)s;
 
 -- name: project_exists
 -- Whether a project is there, for a reader.
@@ -98,27 +103,51 @@ SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status IN ('queued', 'run
 SELECT data FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
 
 -- name: put_task
--- Create or replace a task (a replaced task keeps its seq, so its place in the queue).
+-- Create or replace a task (a replaced task keeps its seq, so its place in the queue, and
+-- its unique key while it is live and its duplicate key stays).
 INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
-                      duplicate_key, assigned_at, completed_at, updated_at, priority,
-                      run_after, data)
+                      duplicate_key, assigned_at, completed_at, lease_expires_at,
+                      updated_at, priority, run_after, data)
 VALUES (%(id)s, %(project_id)s, %(seq)s, %(status)s, %(type_id)s, %(batch_id)s,
         %(assigned_to)s, %(duplicate_key)s, %(assigned_at)s, %(completed_at)s,
-        %(updated_at)s, %(priority)s, %(run_after)s, %(data)s)
+        %(lease_expires_at)s, %(updated_at)s, %(priority)s, %(run_after)s, %(data)s)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status, batch_id = EXCLUDED.batch_id,
     assigned_to = EXCLUDED.assigned_to, duplicate_key = EXCLUDED.duplicate_key,
     assigned_at = EXCLUDED.assigned_at, completed_at = EXCLUDED.completed_at,
+    lease_expires_at = EXCLUDED.lease_expires_at,
     updated_at = EXCLUDED.updated_at, priority = EXCLUDED.priority,
-    run_after = EXCLUDED.run_after, data = EXCLUDED.data;
+    run_after = EXCLUDED.run_after, data = EXCLUDED.data,
+    unique_key = CASE WHEN EXCLUDED.status = 'failed'
+                        OR EXCLUDED.duplicate_key IS DISTINCT FROM td_tasks.duplicate_key
+                      THEN NULL ELSE td_tasks.unique_key END;
+
+-- name: add_tasks
+-- Store new tasks in one statement; a task whose unique key a live task holds is left out
+-- (the caller compares the row count and looks again).
+INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
+                      duplicate_key, unique_key, assigned_at, completed_at,
+                      lease_expires_at, updated_at, priority, run_after, data)
+SELECT t.id, %(project_id)s, t.seq, t.status, t.type_id, t.batch_id, t.assigned_to,
+       t.duplicate_key, t.unique_key, t.assigned_at, t.completed_at, t.lease_expires_at,
+       t.updated_at, t.priority, t.run_after, t.data::jsonb
+FROM unnest(%(id)s::text[], %(seq)s::bigint[], %(status)s::text[], %(type_id)s::text[],
+            %(batch_id)s::text[], %(assigned_to)s::text[], %(duplicate_key)s::text[],
+            %(unique_key)s::text[], %(assigned_at)s::float8[], %(completed_at)s::float8[],
+            %(lease_expires_at)s::float8[], %(updated_at)s::float8[],
+            %(priority)s::integer[], %(run_after)s::float8[], %(data)s::text[])
+     AS t(id, seq, status, type_id, batch_id, assigned_to, duplicate_key, unique_key,
+          assigned_at, completed_at, lease_expires_at, updated_at, priority, run_after,
+          data)
+ON CONFLICT (project_id, unique_key) WHERE unique_key IS NOT NULL DO NOTHING;
 
 -- name: delete_task
 -- Delete a task.
 DELETE FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
 
--- name: max_seq
--- The highest queue position used in a project.
-SELECT coalesce(max(seq), 0) FROM td_tasks WHERE project_id = %(project_id)s;
+-- name: next_seqs
+-- Queue positions after every one given so far, in increasing order (gaps allowed).
+SELECT nextval('td_task_seq') FROM generate_series(1, %(count)s);
 
 -- name: next_due
 -- The task to hand out now: due, highest priority, oldest first (td_tasks_ready).
@@ -126,6 +155,24 @@ SELECT data FROM td_tasks
 WHERE project_id = %(project_id)s AND status = 'queued'
   AND (run_after IS NULL OR run_after <= %(now)s)
 ORDER BY priority DESC, seq LIMIT 1;
+
+-- name: claim_next
+-- `next_due`, locked for the claim; a task another transaction holds is passed over.
+SELECT data FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'queued'
+  AND (run_after IS NULL OR run_after <= %(now)s)
+ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED;
+
+-- name: lock_task
+-- One task of a project, locked until the transaction ends (waits for another holder).
+SELECT data FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s FOR UPDATE;
+
+-- name: expired_leases
+-- Running tasks whose lease ran out, locked; those another transaction holds are passed
+-- over (it is changing them).
+SELECT data FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'running' AND lease_expires_at <= %(now)s
+ORDER BY seq FOR UPDATE SKIP LOCKED;
 
 -- name: delayed_count
 -- Queued tasks whose moment has not come (td_tasks_waiting).
@@ -147,19 +194,21 @@ ORDER BY seq;
 SELECT data FROM td_tasks
 WHERE project_id = %(project_id)s AND status = 'running' AND assigned_to = %(agent_name)s;
 
--- name: find_duplicate
--- The oldest task, not failed, with this duplicate key.
-SELECT data FROM td_tasks
-WHERE project_id = %(project_id)s AND duplicate_key = %(duplicate_key)s AND status <> 'failed'
-ORDER BY seq LIMIT 1;
+-- name: find_duplicates
+-- For each of these duplicate keys, the oldest task that is not failed.
+SELECT DISTINCT ON (duplicate_key) data FROM td_tasks
+WHERE project_id = %(project_id)s AND duplicate_key = ANY(%(keys)s::text[])
+  AND status <> 'failed' AND duplicate_key IS NOT NULL
+ORDER BY duplicate_key, seq;
 
 -- name: status_counts
--- A project's task counts by status (kept by the td_tasks_count trigger).
-SELECT status, count FROM td_task_counts WHERE project_id = %(project_id)s;
+-- A project's task counts by status (kept by the td_tasks_tally triggers, one row a shard).
+SELECT status, sum(count) FROM td_task_counts WHERE project_id = %(project_id)s
+GROUP BY status;
 
 -- name: batch_counts
--- One batch's task counts by status.
-SELECT status, count(*) FROM td_tasks
+-- One batch's task counts by status (kept alike).
+SELECT status, sum(count) FROM td_batch_counts
 WHERE project_id = %(project_id)s AND batch_id = %(batch_id)s GROUP BY status;
 
 -- name: batch_ids
@@ -281,11 +330,14 @@ WHERE project_id = %(project_id)s
 SELECT data FROM td_idempotency_keys WHERE scope = %(scope)s AND key = %(key)s;
 
 -- name: put_idempotency
--- Keep (or replace) a create's record under its key.
-INSERT INTO td_idempotency_keys (scope, key, project_id, created_at, data)
+-- Keep a create's record under its key, replacing only the record the transaction read
+-- there (`seen_at`: its created_at, NULL when it read none); no row when another
+-- transaction stored one meanwhile.
+INSERT INTO td_idempotency_keys AS k (scope, key, project_id, created_at, data)
 VALUES (%(scope)s, %(key)s, %(project_id)s, %(created_at)s, %(data)s)
 ON CONFLICT (scope, key) DO UPDATE
-    SET created_at = EXCLUDED.created_at, data = EXCLUDED.data;
+    SET created_at = EXCLUDED.created_at, data = EXCLUDED.data
+    WHERE k.created_at = %(seen_at)s;
 
 -- name: purge_idempotency
 -- Forget a scope's keys older than the 24-hour window.

@@ -1,0 +1,183 @@
+"""One PostgreSQL project section: task types, tasks and the queue's lookups and claims.
+
+A shared section (see `base`) locks only the task rows it changes: `claim_next` and
+`expired_leases` pass over rows other transactions hold (`FOR UPDATE SKIP LOCKED`), and
+the unique indexes of migration 0004 refuse an agent's second running task and a second
+live holder of a unique duplicate key; `postgres.py` turns those refusals into
+`Contention`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import psycopg
+
+from ..models import (
+    OLDEST_FIRST,
+    RecentActivity,
+    Task,
+    TaskFilter,
+    TaskOrder,
+    TaskStatus,
+    TaskType,
+)
+from .base import Contention, ProjectTx
+from .codec import decode_task, decode_task_type
+from .postgres_sections import Section, as_json, json_text
+
+# The columns copied beside each task's JSON, as `put_task` and `add_tasks` write them.
+_TASK_COLUMNS = ("id", "seq", "status", "type_id", "batch_id", "assigned_to", "duplicate_key",
+                 "assigned_at", "completed_at", "lease_expires_at", "updated_at", "priority",
+                 "run_after")
+
+
+def _columns(task: Task) -> dict[str, Any]:
+    values = {name: getattr(task, name) for name in _TASK_COLUMNS}
+    values["status"] = task.status.value
+    return values
+
+
+class PostgresProjectTx(Section, ProjectTx):
+    def __init__(self, connection: psycopg.Connection[Any], write: bool,
+                 project_id: str) -> None:
+        super().__init__(connection, write, project_id)
+        self.project_id = project_id
+        self._notified = False
+
+    def get_task_type(self, type_id: str) -> TaskType | None:
+        raw = self._one("get_task_type", id=type_id, project_id=self.project_id)
+        return None if raw is None else decode_task_type(raw)
+
+    def task_type_by_name(self, name: str) -> TaskType | None:
+        raw = self._one("task_type_by_name", project_id=self.project_id, name=name)
+        return None if raw is None else decode_task_type(raw)
+
+    def list_task_types(self) -> list[TaskType]:
+        return [decode_task_type(raw)
+                for raw in self._all("list_task_types", project_id=self.project_id)]
+
+    def put_task_type(self, task_type: TaskType) -> None:
+        self._change("put_task_type", id=task_type.id, project_id=self.project_id,
+                     name=task_type.name, data=as_json(task_type))
+
+    def delete_task_type(self, type_id: str) -> None:
+        self._change("delete_task_type", id=type_id, project_id=self.project_id)
+
+    def task_type_in_use(self, type_id: str) -> bool:
+        return self._one("task_type_in_use", type_id=type_id) is not None
+
+    def _task(self, query: str, /, **params: Any) -> Task | None:
+        raw = self._one(query, project_id=self.project_id, **params)
+        return None if raw is None else decode_task(raw)
+
+    def _tasks(self, query: str, /, **params: Any) -> list[Task]:
+        return [decode_task(raw)
+                for raw in self._all(query, project_id=self.project_id, **params)]
+
+    def get_task(self, task_id: str) -> Task | None:
+        return self._task("get_task", id=task_id)
+
+    def lock_task(self, task_id: str) -> Task | None:
+        return self._task("lock_task", id=task_id)
+
+    def put_task(self, task: Task) -> None:
+        self._change("put_task", **_columns(task), project_id=self.project_id,
+                     data=as_json(task))
+        if task.status is TaskStatus.QUEUED:
+            self._notify_work()
+
+    def add_tasks(self, tasks: Sequence[Task], unique_keys: Collection[str]) -> None:
+        self._check_write()
+        if not tasks:
+            return
+        rows = [_columns(task) for task in tasks]
+        columns = {name: [row[name] for row in rows] for name in _TASK_COLUMNS}
+        columns["unique_key"] = [task.duplicate_key if task.duplicate_key in unique_keys
+                                 else None for task in tasks]
+        stored = self._run("add_tasks", **columns, project_id=self.project_id,
+                           data=[json_text(task) for task in tasks]).rowcount
+        if stored < len(tasks):
+            raise Contention("A task with the same unique key was created meanwhile")
+        if any(task.status is TaskStatus.QUEUED for task in tasks):
+            self._notify_work()
+
+    def _notify_work(self) -> None:
+        if not self._notified:  # once per transaction
+            self._run("notify_work", project_id=self.project_id)
+            self._notified = True
+
+    def delete_task(self, task_id: str) -> None:
+        self._change("delete_task", id=task_id, project_id=self.project_id)
+
+    def next_seqs(self, count: int) -> list[int]:
+        return [int(seq) for seq in self._all("next_seqs", count=count)]
+
+    def next_due(self, now: float) -> Task | None:
+        return self._task("next_due", now=now)
+
+    def claim_next(self, now: float) -> Task | None:
+        return self._task("claim_next", now=now)
+
+    def expired_leases(self, now: float) -> list[Task]:
+        return self._tasks("expired_leases", now=now)
+
+    def delayed_count(self, now: float) -> int:
+        return int(self._one("delayed_count", project_id=self.project_id, now=now))
+
+    def next_run_after(self, now: float) -> float | None:
+        moment = self._one("next_run_after", project_id=self.project_id, now=now)
+        return None if moment is None else float(moment)
+
+    def running_tasks(self) -> list[Task]:
+        return self._tasks("running_tasks")
+
+    def task_held_by(self, agent_name: str) -> Task | None:
+        return self._task("task_held_by", agent_name=agent_name)
+
+    def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:
+        found = self._tasks("find_duplicates", keys=list(duplicate_keys))
+        return {task.duplicate_key: task for task in found if task.duplicate_key}
+
+    def list_tasks(self, task_filter: TaskFilter, limit: int, offset: int,
+                   order: TaskOrder = OLDEST_FIRST) -> tuple[list[Task], int]:
+        filters = {"status": task_filter.status.value if task_filter.status else None,
+                   "assigned_to": task_filter.assigned_to, "batch_id": task_filter.batch_id,
+                   "type_id": task_filter.type_id, "batch_contains": task_filter.batch_contains,
+                   "agent_contains": task_filter.agent_contains, "text": task_filter.text}
+        query, sort = (("list_tasks", {}) if order == OLDEST_FIRST else
+                       ("list_tasks_sorted", {"sort": order.sort.value,
+                                              "descending": order.descending}))
+        tasks = self._tasks(query, **filters, **sort, limit=limit, offset=offset)
+        if task_filter == TaskFilter(status=task_filter.status):
+            # No filter but the status: the trigger-kept counts answer without counting
+            # rows (a count(*) over a million tasks took over a second).
+            counts = self.status_counts()
+            total = counts[task_filter.status] if task_filter.status else sum(counts.values())
+            return tasks, total
+        return tasks, int(self._one("count_tasks", project_id=self.project_id, **filters))
+
+    def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:
+        counts = {status: 0 for status in TaskStatus}
+        rows = (self._run("status_counts", project_id=self.project_id) if batch_id is None
+                else self._run("batch_counts", project_id=self.project_id, batch_id=batch_id))
+        for status, count in rows.fetchall():
+            counts[TaskStatus(status)] = int(count)
+        return counts
+
+    def outcome_times(self, since: float) -> tuple[list[float], list[float]]:
+        return ([float(t) for t in self._all("completion_times", project_id=self.project_id,
+                                             since=since)],
+                [float(t) for t in self._all("failure_times", project_id=self.project_id,
+                                             since=since)])
+
+    def batch_ids(self) -> list[str]:
+        return [str(batch_id) for batch_id in self._all("batch_ids", project_id=self.project_id)]
+
+    def recent_activity(self, since: float) -> RecentActivity:
+        row = self._run("completed_since", project_id=self.project_id,
+                        since=since).fetchone()
+        assert row is not None
+        failed = self._one("failed_since", project_id=self.project_id, since=since)
+        return RecentActivity(int(row[0]), int(failed), float(row[1]))
