@@ -5,7 +5,8 @@
     <data dir>/locks/<name>.lock   the lock file (flock) of each store (outside the store
                                    directories, so deleting a project never races its lock)
 
-See `journal.py` for the snapshot + journal format and why a write stays O(1).
+See `journal.py` for the snapshot + journal store and why a write stays O(1)
+(`journal_format.py` for the files, `group_commit.py` for the fsyncs).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from ..models import (
 )
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .file_watch import FileWatch
-from .journal import SNAPSHOT_NAME, Change, JournaledStore
+from .journal import JournaledStore
+from .journal_format import SNAPSHOT_NAME, Change
 from .listing import matching
 from .packed import PackedTask
 from .state import (

@@ -1,23 +1,17 @@
 """Snapshot + append-only journal for one directory, shared safely by many processes.
 
-Layout of a store directory:
-
-    snapshot.json        {"generation": G}, then one [kind, record] line per record;
-                         replaced atomically by rename
-    journal.G.jsonl      one JSON line per committed transaction since that snapshot
+A store directory holds `snapshot.json` (every record as of generation G) and
+`journal.G.jsonl` (one line per transaction committed since): the format is in
+`journal_format.py`.
 
 Every process keeps the decoded state in memory and, each time it takes the store's lock,
 reads only the journal bytes appended since it last looked (incremental replay). A commit
 appends one line, so a write costs the size of what changed, never the size of the store.
 
-Durability (group commit by early lock release): the line is written under the lock, but
-fsynced after the lock is let go, and the request answers only once that fsync returns.
-Meanwhile the next writer can already take the lock, so the fsyncs of concurrent writers
-overlap and the filesystem folds them into one journal commit, instead of every writer
-waiting out the previous one's fsync. Nothing acknowledged can be lost: an fsync makes the
-whole file durable up to where it began, so a line that later writers built on (say, a
-lease the next claim skipped) is on disk before any of them answers. Readers keep the same
-rule: a section answers only after what it saw is on disk (`section`).
+Durability (group commit by early lock release, `group_commit.py`): the line is written
+under the lock, but fsynced after the lock is let go, and the request answers only once
+that fsync returns; meanwhile the next writer can already take the lock. Readers keep the
+same rule: a section answers only after what it saw is on disk (`section`).
 
 When the journal outgrows the snapshot, the committer writes a new snapshot (generation
 G+1) and starts an empty journal: the cost is amortised over as many writes as the
@@ -35,44 +29,34 @@ import gc
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from ..errors import NotFound, StorageError
+from .group_commit import DurableMark
+from .journal_format import (
+    SNAPSHOT_NAME,
+    Change,
+    JournaledState,
+    encode_transaction,
+    fsync_dir,
+    journal_path,
+    load_snapshot,
+    read_generation,
+    replay,
+    write_all,
+    write_snapshot,
+)
 from .process_lock import ProcessLock
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_NAME = "snapshot.json"
 MIN_COMPACT_BYTES = 4 * 1024 * 1024
-
-Change = tuple[str, str, Any]
-"""(kind, key, record or None for a deletion): the unit a transaction is made of."""
-
-
-class JournaledState(Protocol):
-    """What a store needs from the in-memory state it keeps."""
-
-    def apply(self, kind: str, key: str, record: Any) -> None:
-        """Put (record not None) or delete one record, keeping every index right."""
-
-    def decode(self, kind: str, raw: Any) -> Any:
-        """Turn a record read from disk back into its object."""
-
-    def to_snapshot(self) -> dict[str, Iterable[Any]]:
-        """Every live record by kind, ready for orjson (kinds in the order to load them)."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class JournaledStore:
@@ -97,9 +81,8 @@ class JournaledStore:
         self._snapshot_bytes = 0
         # Notified after each commit of this process, so its own waiters wake at once.
         self.committed = threading.Condition()
-        # (generation, offset) up to which this process knows the journal is on disk.
-        self._durable = (0, 0)
-        self._durable_lock = threading.Lock()
+        self._journal_path = partial(journal_path, directory)
+        self._durable = DurableMark(self._journal_path, fsync)
 
     # -- access --------------------------------------------------------------------------
 
@@ -121,33 +104,7 @@ class JournaledStore:
         with self.locked() if write else self.reading() as state:
             yield state
             position = (self._generation, self._offset)
-        self.make_durable(position)
-
-    def make_durable(self, position: tuple[int, int]) -> None:
-        """Return once the journal of generation `position[0]` is on disk up to
-        `position[1]`, fsyncing it unless this process knows it already is.
-
-        Opens the journal by name: this process may have moved on to a newer generation
-        meanwhile. A journal that is gone was compacted away (its lines are in a snapshot
-        that was on disk before the old journal was removed) or its store was deleted.
-        """
-        generation, offset = position
-        durable_generation, durable_offset = self._durable
-        if not self._fsync or (generation == durable_generation and offset <= durable_offset):
-            return
-        try:
-            fd = os.open(self._journal_path(generation), os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError as exc:
-            raise StorageError(f"cannot write storage: {exc.strerror or exc}") from exc
-        finally:
-            os.close(fd)
-        with self._durable_lock:
-            if position > self._durable:
-                self._durable = position
+        self._durable.make_durable(position)
 
     @contextmanager
     def reading(self) -> Iterator[JournaledState]:
@@ -208,9 +165,9 @@ class JournaledStore:
             for kind, key, record in changes:
                 state.apply(kind, key, record)
             try:
-                self._write_snapshot(state, generation=1)
+                write_snapshot(self.directory, state, 1, self._fsync)
                 if self._fsync:  # the new directory's own entry must survive a crash too
-                    _fsync_dir(self.directory.parent)
+                    fsync_dir(self.directory.parent)
             except OSError as exc:
                 raise StorageError(f"cannot write storage: {exc.strerror or exc}") from exc
             finally:
@@ -295,19 +252,9 @@ class JournaledStore:
     def _load_snapshot(self, path: Path, sig: tuple[int, int, int]) -> None:
         self._forget()
         state = self._new_state()
-        # One record per line, decoded as it is read: the raw JSON of 100,000 tasks is
-        # never held in memory all at once.
-        with open(path, "rb") as snapshot:
-            generation = int(orjson.loads(snapshot.readline())["generation"])
-            for line in snapshot:
-                kind, raw_record = orjson.loads(line)
-                record = state.decode(kind, raw_record)
-                state.apply(kind, record.id, record)
+        generation = load_snapshot(path, state)
         self._state = state
         self._switch_to(generation, sig)
-
-    def _journal_path(self, generation: int) -> str:
-        return f"{self.directory}/journal.{generation}.jsonl"
 
     def _replay_tail(self) -> None:
         journal = self._journal
@@ -316,21 +263,8 @@ class JournaledStore:
             return
         journal.seek(self._offset)
         tail = journal.read(size - self._offset)
-        state = self._state
-        assert state is not None
-        position = 0
-        while position < len(tail):
-            end = tail.find(b"\n", position)
-            if end < 0:
-                break  # torn: the writer died before finishing this line
-            try:
-                changes = orjson.loads(tail[position:end])["c"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                break  # torn or garbled: nothing after it can have been acknowledged
-            for kind, key, raw_record in changes:
-                state.apply(kind, key, None if raw_record is None
-                            else state.decode(kind, raw_record))
-            position = end + 1
+        assert self._state is not None
+        position = replay(tail, self._state)
         self._offset += position
         if position < len(tail):
             # We hold the lock, so no writer is active: whatever follows the last good line
@@ -354,12 +288,12 @@ class JournaledStore:
         is unbuffered, so closing it can never retry a failed write and raise again.
         """
         try:
-            line = orjson.dumps({"c": changes}) + b"\n"
+            line = encode_transaction(changes)
         except orjson.JSONEncodeError as exc:
             self.invalidate()
             raise StorageError(f"cannot write storage: {exc}") from exc
         try:
-            _write_all(self._journal.fileno(), line)
+            write_all(self._journal.fileno(), line)
         except OSError as exc:
             with suppress(OSError):  # a shorter file needs no space; the next lock cuts it
                 os.ftruncate(self._journal.fileno(), self._offset)
@@ -379,31 +313,10 @@ class JournaledStore:
         state = self._state
         assert state is not None
         old_journal = Path(self._journal_path(self._generation))
-        self._write_snapshot(state, self._generation + 1)
+        write_snapshot(self.directory, state, self._generation + 1, self._fsync)
         old_journal.unlink(missing_ok=True)
         st = os.stat(self.directory / SNAPSHOT_NAME)
         self._switch_to(self._generation + 1, (st.st_ino, st.st_mtime_ns, st.st_size))
-
-    def _write_snapshot(self, state: JournaledState, generation: int) -> None:
-        temporary = self.directory / f"{SNAPSHOT_NAME}.tmp"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(orjson.dumps({"generation": generation}) + b"\n")
-                for kind, records in state.to_snapshot().items():
-                    handle.writelines(orjson.dumps([kind, record]) + b"\n"
-                                      for record in records)
-                handle.flush()
-                if self._fsync:
-                    os.fsync(handle.fileno())
-        except BaseException:
-            temporary.unlink(missing_ok=True)  # a half-written snapshot only takes space
-            raise
-        # The new journal must exist before the snapshot that names it, so that a reader
-        # never opens (and so creates) a journal for a generation that was superseded.
-        open(self._journal_path(generation), "ab").close()
-        os.replace(temporary, self.directory / SNAPSHOT_NAME)
-        if self._fsync:
-            _fsync_dir(self.directory)
 
 
 def _keep_out_of_gc_scans() -> None:
@@ -421,17 +334,3 @@ def _keep_out_of_gc_scans() -> None:
     """
     gc.collect(1)
     gc.freeze()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte (a raw write may take only part of them) or raise."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def read_generation(snapshot_path: Path) -> int:
-    """The generation a snapshot starts, from its first line only."""
-    with open(snapshot_path, "rb") as snapshot:
-        return int(orjson.loads(snapshot.readline())["generation"])
