@@ -9,8 +9,10 @@
         agent.complete_task(task["id"], result)
 """
 
-from .core import DEFAULT_URL, Client, LeaseKeeper, check_url
+from .core import Client
 from .errors import ApiError, ServerUnreachable
+from .queue import LeaseKeeper
+from .transport import DEFAULT_URL, check_url
 
 __all__ = ["DEFAULT_URL", "ApiError", "Client", "LeaseKeeper", "ServerUnreachable",
            "check_url"]

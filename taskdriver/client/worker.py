@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .core import MAX_WAIT_SECONDS, Client
+from .core import Client
 from .errors import ApiError
+from .queue import MAX_WAIT_SECONDS
 from .types import Lease, Task
 
 
