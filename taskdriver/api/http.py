@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .. import access
 from ..errors import FieldError
 from ..logs import LOGGER_NAME, access_fields
-from .context import principal, services
+from .context import principal
 from .edge import UNLIMITED_API_ENDPOINTS
 
 access_log = logging.getLogger(f"{LOGGER_NAME}.access")
@@ -44,7 +44,6 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def _identify_request() -> None:
     g.started_at = time.perf_counter()
-    g.now = services().driver.now()  # the service's clock, for "is it due yet" in answers
     sent = request.headers.get("X-Correlation-ID", "")
     g.correlation_id = sent if CORRELATION_ID.match(sent) else str(uuid.uuid4())
 

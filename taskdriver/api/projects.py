@@ -9,17 +9,14 @@ from flask.views import MethodView
 
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
-from .schemas import (
+from .envelope import envelope
+from .requests import (
     IDEMPOTENCY_KEY_PARAMETER,
-    DeletedSchema,
     ProjectCreateArgs,
     ProjectListArgs,
-    ProjectSchema,
-    ProjectStatsSchema,
     ProjectUpdateArgs,
-    envelope,
-    stats_of,
 )
+from .responses import DeletedSchema, ProjectSchema, ProjectStatsSchema, stats_of
 
 blp = Blueprint("projects", __name__, url_prefix="/api/projects",
                 description="Projects hold task types and a task queue")

@@ -11,23 +11,19 @@ from marshmallow import ValidationError
 from ..models import TaskFilter, TaskSpec, TaskStatus
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
+from .envelope import envelope
 from .errors import validation_details, validation_message
 from .loading import compile_load
-from .schemas import (
+from .requests import (
     IDEMPOTENCY_KEY_PARAMETER,
     BatchListArgs,
-    BatchSchema,
-    BulkResultSchema,
     BulkTaskArgs,
-    DeletedSchema,
-    RetriedSchema,
     RetryFailedArgs,
     TaskArgs,
     TaskListArgs,
-    TaskSchema,
     TaskUpdateArgs,
-    envelope,
 )
+from .responses import BatchSchema, BulkResultSchema, DeletedSchema, RetriedSchema, TaskSchema
 
 blp = Blueprint("tasks", __name__, url_prefix="/api", description="Tasks and batches")
 # Each bulk item loaded like a single create's body, without Schema.load's bookkeeping.
