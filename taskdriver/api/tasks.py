@@ -14,6 +14,7 @@ from .context import driver, idempotency, ok, page, principal
 from .envelope import envelope
 from .errors import validation_details, validation_message
 from .loading import compile_load
+from .operator_only import operator_only
 from .requests import (
     IDEMPOTENCY_KEY_PARAMETER,
     BatchListArgs,
@@ -122,6 +123,7 @@ class TaskView(MethodView):
 
 
 @blp.route("/projects/<uuid:project_id>/tasks/retry", methods=["POST"])
+@operator_only("retry failed tasks")
 @blp.arguments(RetryFailedArgs, required=False)
 @blp.response(200, envelope(RetriedSchema))
 def retry_failed_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
@@ -134,6 +136,7 @@ def retry_failed_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]
 
 
 @blp.route("/tasks/<uuid:task_id>/retry", methods=["POST"])
+@operator_only("retry failed tasks")
 @blp.response(200, envelope(TaskSchema))
 def retry_task(task_id: UUID) -> dict[str, Any]:
     """Requeue a failed task with a fresh retry budget (operators only)."""
