@@ -10,8 +10,8 @@ from flask_smorest import Api
 
 from .. import __version__
 from . import auth, edge, errors, http, ops, projects, queue, task_types, tasks
+from .envelope import ErrorSchema
 from .openapi import ReferenceNamesPlugin
-from .schemas import ErrorSchema
 
 BLUEPRINTS = (auth.blp, projects.blp, task_types.blp, tasks.blp, queue.blp, ops.blp)
 

@@ -9,14 +9,9 @@ from flask.views import MethodView
 from ..models import Principal
 from .blueprint import Blueprint
 from .context import ok, principal, services
-from .schemas import (
-    ExtendSessionArgs,
-    LoginArgs,
-    LoginSchema,
-    LogoutSchema,
-    SessionSchema,
-    envelope,
-)
+from .envelope import envelope
+from .requests import ExtendSessionArgs, LoginArgs
+from .responses import LoginSchema, LogoutSchema, SessionSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth",
                 description="Agent sessions and bearer tokens")

@@ -4,11 +4,14 @@ Out of the box, flask-smorest hands webargs the schema class, which builds a new
 instance (deep-copying every field) for each request, and webargs parses the JSON body a
 second time after `http.py` has parsed and checked it. Both are per-request costs with no
 purpose: schemas are reusable, and the body Flask parsed is cached on the request. Response
-schemas are dumped by a compiled function (`dumping.py`) with marshmallow's exact output.
+schemas are dumped by a compiled function (`dumping.py`) with marshmallow's exact output,
+as of the service's clock read when the view starts (`responses.dumping_as_of`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 import flask
@@ -17,7 +20,9 @@ from marshmallow import Schema
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from .context import driver
 from .dumping import use_compiled_dump
+from .responses import dumping_as_of
 
 
 class ParsedBodyParser(FlaskParser):
@@ -46,12 +51,26 @@ class Blueprint(flask_smorest.Blueprint):
 
     def response(self, status_code: int, schema: type[Schema] | Schema | None = None,
                  **kwargs: Any) -> Any:
-        """flask-smorest's response, dumping through the schema's compiled dump.
+        """flask-smorest's response, dumping through the schema's compiled dump, as of now.
 
-        flask-smorest documents the schema and calls its `dump` with the view's result.
+        flask-smorest documents the schema and calls its `dump` with the view's result;
+        both run inside `dumping_as_of` the service's clock, read once before the view, so
+        every task of an answer is called due or not by one moment.
         """
         if isinstance(schema, type):
             schema = schema()
         if schema is not None:
             use_compiled_dump(schema)
-        return super().response(status_code, schema, **kwargs)
+        document_and_dump = super().response(status_code, schema, **kwargs)
+
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            dumped = document_and_dump(view)
+
+            @wraps(dumped)
+            def as_of_now(*args: Any, **kwargs: Any) -> Any:
+                with dumping_as_of(driver().now()):
+                    return dumped(*args, **kwargs)
+
+            return as_of_now
+
+        return decorator

@@ -9,30 +9,22 @@ import time
 import uuid
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import access
 from ..errors import FieldError
 from ..logs import LOGGER_NAME, access_fields
-from .context import principal, services
+from .context import principal
 from .edge import UNLIMITED_API_ENDPOINTS
+from .operator_only import operator_action
 
 access_log = logging.getLogger(f"{LOGGER_NAME}.access")
 
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 PUBLIC_API_ENDPOINTS = {"auth.login", *UNLIMITED_API_ENDPOINTS}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-# What only operators may do, by route: an agent asking is refused (403) before its body is
-# even looked at, so a bad body never hides the refusal. The service checks it again.
-OPERATOR_ONLY = {
-    ("projects.ProjectsView", "POST"): "create projects",
-    ("projects.ProjectView", "PUT"): "update projects",
-    ("projects.ProjectView", "DELETE"): "delete projects",
-    ("tasks.retry_task", "POST"): "retry failed tasks",
-    ("tasks.retry_failed_tasks", "POST"): "retry failed tasks",
-}
 MAX_BODY_DEPTH = 64
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -44,7 +36,6 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def _identify_request() -> None:
     g.started_at = time.perf_counter()
-    g.now = services().driver.now()  # the service's clock, for "is it due yet" in answers
     sent = request.headers.get("X-Correlation-ID", "")
     g.correlation_id = sent if CORRELATION_ID.match(sent) else str(uuid.uuid4())
 
@@ -54,9 +45,10 @@ def _check_request() -> None:
         return  # unknown route or method (the 404/405 handler answers), or a CORS preflight
     if request.path.startswith("/api/") and request.endpoint not in PUBLIC_API_ENDPOINTS:
         caller = principal()  # 401 before any validation of the request itself
-        action = OPERATOR_ONLY.get((request.endpoint or "", request.method))
+        view = current_app.view_functions.get(request.endpoint or "")
+        action = operator_action(view, request.method)
         if action is not None:
-            access.require_admin(caller, action)  # 403 before it too
+            access.require_admin(caller, action)  # 403 before it too (operator_only.py)
     if request.method in BODY_METHODS and request.path.startswith("/api/"):
         _check_json_body()  # the dashboard's forms are not JSON
 

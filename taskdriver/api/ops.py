@@ -11,8 +11,9 @@ from .. import __version__
 from ..errors import StorageError
 from .blueprint import Blueprint
 from .context import driver, services
+from .envelope import envelope
 from .errors import error_response
-from .schemas import HealthSchema, MetricsJsonSchema, envelope
+from .responses import HealthSchema, MetricsJsonSchema
 
 blp = Blueprint("ops", __name__, description="Health and metrics; no token needed")
 

@@ -9,17 +9,15 @@ from flask.views import MethodView
 
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
-from .schemas import (
+from .envelope import envelope
+from .operator_only import operator_only
+from .requests import (
     IDEMPOTENCY_KEY_PARAMETER,
-    DeletedSchema,
     ProjectCreateArgs,
     ProjectListArgs,
-    ProjectSchema,
-    ProjectStatsSchema,
     ProjectUpdateArgs,
-    envelope,
-    stats_of,
 )
+from .responses import DeletedSchema, ProjectSchema, ProjectStatsSchema, stats_of
 
 blp = Blueprint("projects", __name__, url_prefix="/api/projects",
                 description="Projects hold task types and a task queue")
@@ -35,6 +33,7 @@ class ProjectsView(MethodView):
                                               args["offset"])
         return page(views, total, args["limit"], args["offset"])
 
+    @operator_only("create projects")
     @blp.arguments(ProjectCreateArgs)
     @blp.response(201, envelope(ProjectSchema))
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
@@ -50,12 +49,14 @@ class ProjectView(MethodView):
         """Read a project with its task counts."""
         return ok(driver().get_project(principal(), str(project_id)))
 
+    @operator_only("update projects")
     @blp.arguments(ProjectUpdateArgs, required=False)
     @blp.response(200, envelope(ProjectSchema))
     def put(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         """Change some fields of a project; `config` merges key by key (operators only)."""
         return ok(driver().update_project(principal(), str(project_id), args))
 
+    @operator_only("delete projects")
     @blp.response(200, envelope(DeletedSchema))
     def delete(self, project_id: UUID) -> dict[str, Any]:
         """Delete a project, its task types, tasks and agent sessions (operators only)."""

@@ -7,20 +7,16 @@ from uuid import UUID
 
 from .blueprint import Blueprint
 from .context import driver, ok, principal
-from .schemas import (
-    AgentLeaseSchema,
+from .envelope import envelope
+from .requests import (
     CompleteArgs,
     ExtendLeaseArgs,
     FailArgs,
     NextTaskArgs,
-    NextTaskSchema,
-    PeekSchema,
-    ReclaimSchema,
     ReleaseArgs,
-    TaskSchema,
-    envelope,
     validate_agent_name,
 )
+from .responses import AgentLeaseSchema, NextTaskSchema, PeekSchema, ReclaimSchema, TaskSchema
 
 blp = Blueprint("queue", __name__, url_prefix="/api",
                 description="Leasing tasks to agents and recording outcomes")

@@ -9,15 +9,14 @@ from flask.views import MethodView
 
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
-from .schemas import (
+from .envelope import envelope
+from .requests import (
     IDEMPOTENCY_KEY_PARAMETER,
-    DeletedSchema,
     TaskTypeCreateArgs,
     TaskTypeListArgs,
-    TaskTypeSchema,
     TaskTypeUpdateArgs,
-    envelope,
 )
+from .responses import DeletedSchema, TaskTypeSchema
 
 blp = Blueprint("task_types", __name__, url_prefix="/api",
                 description="Task types: templates and queue rules for tasks")

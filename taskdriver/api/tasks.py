@@ -11,23 +11,20 @@ from marshmallow import ValidationError
 from ..models import TaskFilter, TaskSpec, TaskStatus
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
+from .envelope import envelope
 from .errors import validation_details, validation_message
 from .loading import compile_load
-from .schemas import (
+from .operator_only import operator_only
+from .requests import (
     IDEMPOTENCY_KEY_PARAMETER,
     BatchListArgs,
-    BatchSchema,
-    BulkResultSchema,
     BulkTaskArgs,
-    DeletedSchema,
-    RetriedSchema,
     RetryFailedArgs,
     TaskArgs,
     TaskListArgs,
-    TaskSchema,
     TaskUpdateArgs,
-    envelope,
 )
+from .responses import BatchSchema, BulkResultSchema, DeletedSchema, RetriedSchema, TaskSchema
 
 blp = Blueprint("tasks", __name__, url_prefix="/api", description="Tasks and batches")
 # Each bulk item loaded like a single create's body, without Schema.load's bookkeeping.
@@ -126,6 +123,7 @@ class TaskView(MethodView):
 
 
 @blp.route("/projects/<uuid:project_id>/tasks/retry", methods=["POST"])
+@operator_only("retry failed tasks")
 @blp.arguments(RetryFailedArgs, required=False)
 @blp.response(200, envelope(RetriedSchema))
 def retry_failed_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
@@ -138,6 +136,7 @@ def retry_failed_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]
 
 
 @blp.route("/tasks/<uuid:task_id>/retry", methods=["POST"])
+@operator_only("retry failed tasks")
 @blp.response(200, envelope(TaskSchema))
 def retry_task(task_id: UUID) -> dict[str, Any]:
     """Requeue a failed task with a fresh retry budget (operators only)."""
