@@ -82,8 +82,10 @@ def post_worker_init(worker):
 
     from taskdriver.extension import EXTENSION
 
+    services = getattr(worker.wsgi, "extensions", {}).get(EXTENSION)
+    if services is None:  # another app under this configuration (the bench's floor)
+        return
     graceful_stop = signal.getsignal(signal.SIGTERM)
-    services = worker.wsgi.extensions[EXTENSION]
 
     def stop(signum, frame):
         services.driver.waits.close()
