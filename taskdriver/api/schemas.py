@@ -12,6 +12,8 @@ from typing import Any
 from flask import g, has_app_context
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from .. import inputs
+from ..config import DEFAULT_LONG_POLL_MAX_SECONDS
 from ..models import (
     MAX_DELAY_SECONDS,
     MAX_MINUTES,
@@ -40,21 +42,16 @@ class WholeMatch(validate.Regexp):
         return value
 
 
-PROJECT_NAME = WholeMatch(
-    r"^[A-Za-z0-9_-]+$",
-    error="Project name can only contain letters, numbers, hyphens, and underscores")
-AGENT_NAME_PATTERN = r"^[A-Za-z0-9_.@:-]{1,100}$"
-AGENT_NAME = WholeMatch(
-    AGENT_NAME_PATTERN,
-    error="Agent name must be 1-100 letters, numbers or _ . @ : -")
-TASK_TYPE_NAME = WholeMatch(
-    r"^[A-Za-z0-9_.:-]+$",
-    error="Task type name can only contain letters, numbers and _ . : -")
+# The name rules and limits are `inputs.py`'s, which the operator CLI checks too.
+PROJECT_NAME = WholeMatch(inputs.PROJECT_NAME.pattern, error=inputs.PROJECT_NAME.message)
+AGENT_NAME = WholeMatch(inputs.AGENT_NAME.pattern, error=inputs.AGENT_NAME.message)
+TASK_TYPE_NAME = WholeMatch(inputs.TASK_TYPE_NAME.pattern, error=inputs.TASK_TYPE_NAME.message)
+NAME_LENGTH = validate.Length(min=1, max=inputs.NAME_MAX_LENGTH)
 MINUTES = validate.Range(min=MIN_MINUTES, max=MAX_MINUTES)
 PRIORITY = validate.Range(min=MIN_PRIORITY, max=MAX_PRIORITY)
 DELAY = validate.Range(min=0, max=MAX_DELAY_SECONDS)
 RETRIES = validate.Range(min=0, max=MAX_RETRIES_LIMIT)
-TEXT_LIMIT = 1_000_000
+TEXT_LIMIT = inputs.TEXT_LIMIT
 
 
 def _text(required: bool = False, max_length: int = TEXT_LIMIT, **kwargs: Any) -> fields.Str:
@@ -139,14 +136,14 @@ class ProjectConfigArgs(Schema):
 
 
 class ProjectCreateArgs(Schema):
-    name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), PROJECT_NAME])
+    name = fields.Str(required=True, validate=[NAME_LENGTH, PROJECT_NAME])
     description = _text(load_default="")
     instructions = _text(load_default="")
     config = fields.Nested(ProjectConfigArgs, load_default=dict)
 
 
 class ProjectUpdateArgs(Schema):
-    name = fields.Str(validate=[validate.Length(min=1, max=100), PROJECT_NAME])
+    name = fields.Str(validate=[NAME_LENGTH, PROJECT_NAME])
     description = _text()
     instructions = _text()
     status = fields.Str(validate=validate.OneOf([s.value for s in ProjectStatus]))
@@ -174,7 +171,7 @@ class TaskTypeListArgs(Paging):
 
 
 class TaskTypeCreateArgs(Schema):
-    name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
+    name = fields.Str(required=True, validate=[NAME_LENGTH, TASK_TYPE_NAME])
     template = _text(allow_none=True)
     variables = fields.List(fields.Str(validate=WholeMatch(
         VARIABLE_NAME, error="Variable names are 1-100 letters, numbers or _ . -")),
@@ -197,7 +194,7 @@ class TaskTypeCreateArgs(Schema):
 
 
 class TaskTypeUpdateArgs(TaskTypeCreateArgs):
-    name = fields.Str(validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
+    name = fields.Str(validate=[NAME_LENGTH, TASK_TYPE_NAME])
 
 
 class TaskUpdateArgs(Schema):
@@ -253,16 +250,13 @@ class TaskListArgs(Paging):
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
-MAX_WAIT_SECONDS = 30
-
-
 class NextTaskArgs(Schema):
     project_id = fields.Str(data_key="projectId", validate=validate.Length(min=1, max=100),
                             metadata={"description": "Project id or name; required with an "
                                                      "operator token, an agent session may "
                                                      "omit it (its own project)"})
     wait_seconds = JsonNumber(data_key="waitSeconds", load_default=0,
-                              validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+                              validate=validate.Range(min=0, max=DEFAULT_LONG_POLL_MAX_SECONDS),
                               metadata={"description": "Long poll: with nothing to give, wait "
                                                        "up to this long for a task"})
 
