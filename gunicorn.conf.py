@@ -47,9 +47,9 @@ bind = os.environ.get("TASKDRIVER_BIND", "127.0.0.1:3000")
 # load into 100,000 tasks ran 4,232 tasks/s on 5 workers, 6,141 on 2, on 2 cores).
 workers = int(os.environ.get("TASKDRIVER_WORKERS", multiprocessing.cpu_count()))
 # A waiting agent holds one sleeping thread (about 45 KB of memory, no CPU: one watcher
-# thread per project wakes the waiters, see taskdriver/waiting.py); all but an eighth of a
-# worker's threads may wait, so each worker holds 896 waiting agents by default and the
-# rest of its threads serve everything else. TASKDRIVER_THREADS=1 gives plain sync workers
+# thread per project wakes the waiters, see taskdriver/service/waiting.py); all but an
+# eighth of a worker's threads may wait, so each worker holds 896 waiting agents by default
+# and the rest of its threads serve everything else. TASKDRIVER_THREADS=1 gives plain sync workers
 # (for comparison: a waiting poll then blocks its whole worker).
 threads = int(os.environ.get("TASKDRIVER_THREADS", DEFAULT_THREADS))
 worker_class = "gthread" if threads > 1 else "sync"

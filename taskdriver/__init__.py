@@ -29,7 +29,6 @@ def create_app(config: Mapping[str, Any] | None = None,
 
     from . import api, dashboard, logs, server_cli
     from .api.json_provider import OrjsonProvider
-    from .auth import Authenticator
     from .config import Settings
     from .extension import EXTENSION, Services
     from .metrics import Metrics
@@ -45,14 +44,12 @@ def create_app(config: Mapping[str, Any] | None = None,
     logs.configure()
     storage = open_storage(settings.resolved_storage_url, settings.fsync)
     try:
-        authenticator = Authenticator(storage, settings, clock)
+        driver = TaskDriver(storage, settings, clock)
         # At start, not on a first request: the operator learns the token's path at once.
-        authenticator.bootstrap_admin_token()
-        driver = TaskDriver(storage, settings, clock,
-                            session_check=authenticator.ended_sessions)
-        metrics = Metrics(app, driver, authenticator)
+        driver.sessions.bootstrap_admin_token()
+        metrics = Metrics(app, driver, driver.sessions)
         driver.events = metrics.events
-        app.extensions[EXTENSION] = Services(driver, authenticator, metrics)
+        app.extensions[EXTENSION] = Services(driver, driver.sessions, metrics)
         api.init_app(app)
         dashboard.init_app(app)
         server_cli.init_app(app)

@@ -20,6 +20,8 @@ RATE_LIMIT_FILE = "rate-limits.sqlite3"
 DEFAULT_CORS_ORIGINS = "*"
 DEFAULT_TRUSTED_PROXIES = 0
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+# The longest `waitSeconds` a next-task may ask (the API refuses more) and the default of
+# the operator's cap below it (TASKDRIVER_LONG_POLL_MAX_SECONDS).
 DEFAULT_LONG_POLL_MAX_SECONDS = 30
 # Threads per gunicorn worker (gunicorn.conf.py reads the same default). A waiting long poll
 # holds one sleeping thread (about 45 KB); an eighth of them are kept for other requests.

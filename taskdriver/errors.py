@@ -1,6 +1,6 @@
 """Domain errors. Each class's docstring is its default message; none of them knows HTTP.
 
-The single table in `taskdriver/api/errors.py` maps each class to a status code.
+The single table in `taskdriver/error_status.py` maps each class to a status code.
 """
 
 from __future__ import annotations

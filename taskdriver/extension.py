@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
-    from .auth import Authenticator
     from .metrics import Metrics
-    from .service import TaskDriver
+    from .service import Authenticator, TaskDriver
 
 EXTENSION = "taskdriver"
 

@@ -24,10 +24,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_flask_exporter import PrometheusMetrics
 
-from .auth import Authenticator
 from .events import QueueEvents
 from .models import OPERATOR, TaskStatus
-from .service import TaskDriver
+from .service import Authenticator, TaskDriver
 
 PREFIX = "taskdriver"
 REQUEST_METRIC = f"{PREFIX}_http_request_duration_seconds"

@@ -312,26 +312,22 @@ class BatchProgress:
 
 
 @dataclass(frozen=True, slots=True)
-class TaskSpec:
-    """What a caller asks for when creating (or, partly, updating) a task."""
-
-    type_id: str | None = None
-    instructions: str | None = None
-    variables: dict[str, str] | None = None
-    batch_id: str | None = None
-    description: str | None = None
-    priority: int | None = None  # None: the task type's
-    run_after: float | None = None
-    delay_seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class BulkOutcome:
     """A bulk create: the tasks made, duplicates answered by existing tasks, items refused."""
 
     created: list[Task]
     duplicates: int
-    errors: list[dict[str, Any]]
+    errors: list[ItemError]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """Why one item of a bulk create was refused: its place in the request, the message, and
+    for a field error the fields at fault (`FieldError.details`); the API shapes it."""
+
+    index: int
+    message: str
+    details: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

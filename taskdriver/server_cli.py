@@ -4,18 +4,15 @@ tokens), run where the data is. The client-side `taskdriver` command is `console
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from marshmallow import Schema, ValidationError
 
-from .api.errors import validation_details, validation_message
-from .api.schemas import ProjectCreateArgs
 from .config import Settings
 from .errors import TaskDriverError
 from .extension import services
+from .inputs import ProjectSpec
 from .models import OPERATOR
 
 
@@ -25,16 +22,8 @@ class _Commands(AppGroup):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except TaskDriverError as exc:
+        except TaskDriverError as exc:  # a refused input too: its FieldError
             raise click.ClickException(exc.message) from exc
-        except ValidationError as exc:
-            details = validation_details(exc.messages, exc.data)
-            raise click.ClickException(validation_message(details)) from exc
-
-
-def _validated(schema: Schema, fields: dict[str, Any]) -> dict[str, Any]:
-    """Check a command's input with the API's own schema, so both refuse the same values."""
-    return schema.load(fields)
 
 
 group = _Commands("taskdriver", help="TaskDriver operator commands.")
@@ -52,10 +41,9 @@ def create_admin_token() -> None:
 @click.option("--instructions", default="", help="Instructions every agent should follow.")
 def create_project(name: str, description: str, instructions: str) -> None:
     """Create a project and print its id."""
-    fields = _validated(ProjectCreateArgs(), {"name": name, "description": description,
-                                              "instructions": instructions})
-    view = services().driver.create_project(OPERATOR, fields["name"], fields["description"],
-                                            fields["instructions"])
+    # Checked by the API's own input rules (`inputs.py`), so both refuse the same values.
+    spec = ProjectSpec(name, description, instructions).checked()
+    view = services().driver.create_project(OPERATOR, spec)
     click.echo(view.project.id)
 
 

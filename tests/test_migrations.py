@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
 
@@ -144,7 +145,6 @@ def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
         new_id,
         new_id_within,
     )
-    from taskdriver.storage.codec import encode
 
     now = time.time()
     project = Project(id=new_id(), name="old", description="", instructions="",
@@ -166,7 +166,7 @@ def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
         _schema_at(url, 3)
         with psycopg.connect(url) as connection:
             connection.execute("INSERT INTO td_projects (id, name, data) VALUES (%s, %s, %s)",
-                               (project.id, project.name, encode(project).decode()))
+                               (project.id, project.name, orjson.dumps(project).decode()))
             for task in tasks:
                 connection.execute(
                     "INSERT INTO td_tasks (id, project_id, seq, status, batch_id, assigned_to, "
@@ -174,7 +174,7 @@ def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
                     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (task.id, project.id, task.seq, task.status.value, task.batch_id,
                      task.assigned_to, task.assigned_at, task.completed_at, task.updated_at,
-                     task.priority, task.run_after, encode(task).decode()))
+                     task.priority, task.run_after, orjson.dumps(task).decode()))
         app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)  # migrates at start
         try:
             assert ledger(url) == EVERY_MIGRATION

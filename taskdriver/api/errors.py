@@ -1,9 +1,9 @@
 """The one place exceptions become the error envelope.
 
 `{"success": false, "error", "timestamp", "correlationId"[, "validationDetails"]}` for every
-status >= 400 on every route: domain errors by the table below, HTTP errors raised by Flask,
-webargs and flask-limiter by their code, and anything unexpected as a 500 that shows no
-internals (the stack trace goes to the log only).
+status >= 400 on every route: domain errors by the table in `error_status.py`, HTTP errors
+raised by Flask, webargs and flask-limiter by their code, and anything unexpected as a 500
+that shows no internals (the stack trace goes to the log only).
 """
 
 from __future__ import annotations
@@ -17,27 +17,10 @@ from flask import Flask, Response, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from ..errors import (
-    Busy,
-    Conflict,
-    FieldError,
-    Forbidden,
-    NotFound,
-    StorageError,
-    TaskDriverError,
-    Unauthenticated,
-)
+from ..error_status import status_of
+from ..errors import Busy, FieldError, TaskDriverError
 from ..times import rfc3339
 
-STATUS_OF: dict[type[TaskDriverError], int] = {
-    FieldError: 422,
-    Unauthenticated: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    StorageError: 503,
-    Busy: 503,
-}
 BUSY_RETRY_AFTER_SECONDS = 2
 
 MESSAGE_OF_STATUS = {
@@ -135,11 +118,6 @@ def handle_http_exception(error: HTTPException) -> Response:
         message = (f"Too many requests: the limit is {error.description} per client "
                    f"address (the server's TASKDRIVER_RATE_LIMIT; `off` disables it)")
     return error_response(status, message, headers=headers)
-
-
-def status_of(error: TaskDriverError) -> int:
-    """The HTTP status of a domain error, from the one table (the dashboard uses it too)."""
-    return next((code for cls, code in STATUS_OF.items() if isinstance(error, cls)), 500)
 
 
 def handle_domain_error(error: TaskDriverError) -> Response:

@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
+from .. import inputs
 from ..models import (
     MAX_DELAY_SECONDS,
     MAX_MINUTES,
@@ -23,7 +24,7 @@ from ..templates import VARIABLE_NAME
 from ..times import rfc3339
 
 MAX_OFFSET = 2**63 - 1
-TEXT_LIMIT = 1_000_000
+TEXT_LIMIT = inputs.TEXT_LIMIT
 
 
 class WholeMatch(validate.Regexp):
@@ -35,16 +36,11 @@ class WholeMatch(validate.Regexp):
         return value
 
 
-PROJECT_NAME = WholeMatch(
-    r"^[A-Za-z0-9_-]+$",
-    error="Project name can only contain letters, numbers, hyphens, and underscores")
-AGENT_NAME_PATTERN = r"^[A-Za-z0-9_.@:-]{1,100}$"
-AGENT_NAME = WholeMatch(
-    AGENT_NAME_PATTERN,
-    error="Agent name must be 1-100 letters, numbers or _ . @ : -")
-TASK_TYPE_NAME = WholeMatch(
-    r"^[A-Za-z0-9_.:-]+$",
-    error="Task type name can only contain letters, numbers and _ . : -")
+# The name rules and limits are `inputs.py`'s, which the operator CLI checks too.
+PROJECT_NAME = WholeMatch(inputs.PROJECT_NAME.pattern, error=inputs.PROJECT_NAME.message)
+AGENT_NAME = WholeMatch(inputs.AGENT_NAME.pattern, error=inputs.AGENT_NAME.message)
+TASK_TYPE_NAME = WholeMatch(inputs.TASK_TYPE_NAME.pattern, error=inputs.TASK_TYPE_NAME.message)
+NAME_LENGTH = validate.Length(min=1, max=inputs.NAME_MAX_LENGTH)
 VARIABLE = WholeMatch(VARIABLE_NAME, error="Variable names are 1-100 letters, numbers or _ . -")
 MINUTES = validate.Range(min=MIN_MINUTES, max=MAX_MINUTES)
 PRIORITY = validate.Range(min=MIN_PRIORITY, max=MAX_PRIORITY)

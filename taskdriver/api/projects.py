@@ -7,6 +7,8 @@ from uuid import UUID
 
 from flask.views import MethodView
 
+from ..inputs import ConfigChanges, ProjectChanges, ProjectSpec
+from ..models import ProjectStatus
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .envelope import envelope
@@ -39,7 +41,9 @@ class ProjectsView(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Create a project (operators only)."""
-        return ok(driver().create_project(principal(), **args, idempotency=idempotency()))
+        spec = ProjectSpec(args["name"], args["description"], args["instructions"],
+                           ConfigChanges(**args["config"]))
+        return ok(driver().create_project(principal(), spec, idempotency()))
 
 
 @blp.route("/<uuid:project_id>")
@@ -54,7 +58,12 @@ class ProjectView(MethodView):
     @blp.response(200, envelope(ProjectSchema))
     def put(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         """Change some fields of a project; `config` merges key by key (operators only)."""
-        return ok(driver().update_project(principal(), str(project_id), args))
+        changes = ProjectChanges(
+            name=args.get("name"), description=args.get("description"),
+            instructions=args.get("instructions"),
+            status=ProjectStatus(args["status"]) if "status" in args else None,
+            config=ConfigChanges(**args["config"]) if "config" in args else None)
+        return ok(driver().update_project(principal(), str(project_id), changes))
 
     @operator_only("delete projects")
     @blp.response(200, envelope(DeletedSchema))

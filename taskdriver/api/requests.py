@@ -11,11 +11,13 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..config import DEFAULT_LONG_POLL_MAX_SECONDS
 from ..models import DuplicateHandling, ProjectStatus, RetryBackoff, TaskStatus
 from .fields import (
     AGENT_NAME,
     DELAY,
     MAX_OFFSET,
+    NAME_LENGTH,
     PRIORITY,
     PROJECT_NAME,
     RETRIES,
@@ -28,8 +30,6 @@ from .fields import (
     minutes,
     text,
 )
-
-MAX_WAIT_SECONDS = 30
 
 
 class LoginArgs(Schema):
@@ -60,14 +60,14 @@ class ProjectConfigArgs(Schema):
 
 
 class ProjectCreateArgs(Schema):
-    name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), PROJECT_NAME])
+    name = fields.Str(required=True, validate=[NAME_LENGTH, PROJECT_NAME])
     description = text(load_default="")
     instructions = text(load_default="")
     config = fields.Nested(ProjectConfigArgs, load_default=dict)
 
 
 class ProjectUpdateArgs(Schema):
-    name = fields.Str(validate=[validate.Length(min=1, max=100), PROJECT_NAME])
+    name = fields.Str(validate=[NAME_LENGTH, PROJECT_NAME])
     description = text()
     instructions = text()
     status = fields.Str(validate=validate.OneOf([s.value for s in ProjectStatus]))
@@ -95,7 +95,7 @@ class TaskTypeListArgs(Paging):
 
 
 class TaskTypeCreateArgs(Schema):
-    name = fields.Str(required=True, validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
+    name = fields.Str(required=True, validate=[NAME_LENGTH, TASK_TYPE_NAME])
     template = text(allow_none=True)
     variables = fields.List(fields.Str(validate=VARIABLE), validate=validate.Length(max=1000))
     duplicate_handling = fields.Str(data_key="duplicateHandling", validate=validate.OneOf(
@@ -116,7 +116,7 @@ class TaskTypeCreateArgs(Schema):
 
 
 class TaskTypeUpdateArgs(TaskTypeCreateArgs):
-    name = fields.Str(validate=[validate.Length(min=1, max=100), TASK_TYPE_NAME])
+    name = fields.Str(validate=[NAME_LENGTH, TASK_TYPE_NAME])
 
 
 class TaskUpdateArgs(Schema):
@@ -174,7 +174,7 @@ class NextTaskArgs(Schema):
                                                      "operator token, an agent session may "
                                                      "omit it (its own project)"})
     wait_seconds = JsonNumber(data_key="waitSeconds", load_default=0,
-                              validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+                              validate=validate.Range(min=0, max=DEFAULT_LONG_POLL_MAX_SECONDS),
                               metadata={"description": "Long poll: with nothing to give, wait "
                                                        "up to this long for a task"})
 

@@ -7,6 +7,8 @@ from uuid import UUID
 
 from flask.views import MethodView
 
+from ..inputs import TaskTypeSpec
+from ..models import DuplicateHandling, RetryBackoff
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .envelope import envelope
@@ -20,6 +22,21 @@ from .responses import DeletedSchema, TaskTypeSchema
 
 blp = Blueprint("task_types", __name__, url_prefix="/api",
                 description="Task types: templates and queue rules for tasks")
+
+
+def _spec(args: dict[str, Any]) -> TaskTypeSpec:
+    variables = args.get("variables")
+    duplicates = args.get("duplicate_handling")
+    backoff = args.get("retry_backoff")
+    return TaskTypeSpec(
+        name=args.get("name"), template=args.get("template"),
+        variables=None if variables is None else tuple(variables),
+        duplicate_handling=None if duplicates is None else DuplicateHandling(duplicates),
+        max_retries=args.get("max_retries"),
+        lease_duration_minutes=args.get("lease_duration_minutes"),
+        priority=args.get("priority"), retry_delay_seconds=args.get("retry_delay_seconds"),
+        retry_backoff=None if backoff is None else RetryBackoff(backoff),
+        max_retry_delay_seconds=args.get("max_retry_delay_seconds"))
 
 
 @blp.route("/projects/<uuid:project_id>/task-types")
@@ -37,7 +54,7 @@ class TaskTypesView(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         """Create a task type; `variables` default to the template's placeholders."""
-        return ok(driver().create_task_type(principal(), str(project_id), args,
+        return ok(driver().create_task_type(principal(), str(project_id), _spec(args),
                                             idempotency()))
 
 
@@ -52,7 +69,8 @@ class TaskTypeView(MethodView):
     @blp.response(200, envelope(TaskTypeSchema))
     def put(self, args: dict[str, Any], type_id: UUID) -> dict[str, Any]:
         """Change some fields of a task type (existing tasks keep theirs)."""
-        return ok(driver().update_task_type(principal(), str(type_id), args))
+        return ok(driver().update_task_type(principal(), str(type_id), _spec(args),
+                                            set(args)))
 
     @blp.response(200, envelope(DeletedSchema))
     def delete(self, type_id: UUID) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from uuid import UUID
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from ..models import TaskFilter, TaskSpec, TaskStatus
+from ..inputs import TaskSpec
+from ..models import ItemError, TaskFilter, TaskStatus
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .envelope import envelope
@@ -86,8 +87,18 @@ def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
         items.append((index, _spec(item)))
     outcome = driver().create_tasks(principal(), str(project_id), items, idempotency())
     return ok({"tasks_created": len(outcome.created), "duplicates": outcome.duplicates,
-               "errors": sorted(errors + outcome.errors, key=lambda e: e["index"]),
+               "errors": sorted(errors + [_item_error(e) for e in outcome.errors],
+                                key=lambda e: e["index"]),
                "created_tasks": outcome.created})
+
+
+def _item_error(error: ItemError) -> dict[str, Any]:
+    """A bulk item the service refused, in the answer's shape (a field error's details as
+    `validationDetails`, like the items the schema refused)."""
+    shaped: dict[str, Any] = {"index": error.index, "error": error.message}
+    if error.details is not None:
+        shaped["validationDetails"] = error.details
+    return shaped
 
 
 def _load_items(raws: list[Any]) -> list[tuple[Any, dict[str, Any] | ValidationError]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 
-from ..api.errors import status_of
+from ..error_status import status_of
 from ..errors import TaskDriverError
 from ..extension import services
 from ..models import TaskStatus

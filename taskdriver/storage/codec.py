@@ -1,4 +1,5 @@
-"""Records to and from JSON: the one encoding both backends store."""
+"""Records from JSON: the decoders of what both backends store (written with `orjson.dumps`,
+which writes dataclasses, enums and tuples natively)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import dataclasses
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
-
-import orjson
 
 from ..models import (
     Attempt,
@@ -24,11 +23,6 @@ from ..models import (
 )
 
 _Record = TypeVar("_Record")
-
-
-def encode(record: Any) -> bytes:
-    """A record as JSON (orjson writes dataclasses, enums and tuples natively)."""
-    return orjson.dumps(record)
 
 
 def slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]]:

@@ -1,5 +1,5 @@
 -- Named queries of the PostgreSQL backend. Each starts with `-- name: <name>` and a line
--- saying what it is for; `queries.py` loads them by name.
+-- saying what it is for; `postgres_sections.py` loads them by name.
 
 -- name: lock_global
 -- Serialize writers of projects, sessions and admin tokens (ends with the transaction).

@@ -1,4 +1,4 @@
-"""Bearer tokens: operator tokens, agent sessions, sliding expiry.
+"""Sessions and bearer tokens: operator tokens, agent sessions, sliding expiry.
 
 A token is 32 random bytes (URL-safe base64); storage only ever sees its SHA-256. Sessions
 live in storage, so every gunicorn worker and every restart sees the same ones, and a
@@ -12,16 +12,14 @@ import hmac
 import logging
 import os
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .access import require_project
-from .config import ConfigError, Settings
-from .errors import Forbidden, NotFound, TaskDriverError, Unauthenticated
-from .models import OPERATOR, SESSION_REPLACED_MESSAGE, Principal, Role, Session, new_id
-from .storage import Storage
+from ..access import require_project
+from ..config import ConfigError
+from ..errors import Forbidden, TaskDriverError, Unauthenticated
+from ..models import OPERATOR, SESSION_REPLACED_MESSAGE, Principal, Role, Session, new_id
+from .base import Core, load_project
 
 TOKEN_BYTES = 32
 ADMIN_TOKEN_FILE = "admin.token"
@@ -52,14 +50,13 @@ def _read_token_file(path: Path) -> str | None:
 class Authenticator:
     """Logs agents in and out and tells who a bearer token belongs to."""
 
-    def __init__(self, storage: Storage, settings: Settings,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.storage = storage
-        self.settings = settings
-        self.now = clock
+    def __init__(self, core: Core) -> None:
+        self.storage = core.storage
+        self.settings = core.settings
+        self.now = core.now
         # Sliding expiry without a storage write per request: a session's activity is
         # persisted at most this often, which moves its expiry by at most this much.
-        self.touch_interval = min(MAX_TOUCH_INTERVAL_SECONDS, settings.session_ttl / 10)
+        self.touch_interval = min(MAX_TOUCH_INTERVAL_SECONDS, core.settings.session_ttl / 10)
 
     def mint_admin_token(self) -> str:
         """Create an operator token; only its hash is kept."""
@@ -117,9 +114,7 @@ class Authenticator:
         now = self.now()
         token = new_token()
         with self.storage.global_tx() as tx:
-            project = tx.find_project(project_ref)
-            if project is None:
-                raise NotFound("Project not found")
+            project = load_project(tx, project_ref, by_name=True)
             mine = sorted((s for s in tx.sessions()
                            if s.project_id == project.id and s.agent_name == agent_name
                            and s.live and s.expires_at > now),

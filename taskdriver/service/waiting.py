@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .errors import Busy, TaskDriverError
-from .events import QueueEvents
-from .storage.base import ChangeWatch
+from ..errors import Busy, TaskDriverError
+from ..events import QueueEvents
+from ..storage.base import ChangeWatch
 
 log = logging.getLogger(__name__)
 
