@@ -161,9 +161,10 @@ class Authenticator:
         token_hash = hash_token(token)
         now = self.now()
         with self.storage.global_tx(write=False) as tx:
-            if tx.has_admin_token(token_hash):
-                return OPERATOR
+            # Sessions first: agents make most requests, and a hash is in one table only.
             session = tx.session_by_token_hash(token_hash)
+            if session is None and tx.has_admin_token(token_hash):
+                return OPERATOR
         if session is None:
             raise Unauthenticated("Invalid or expired token")
         if not session.live:

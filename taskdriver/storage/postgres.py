@@ -64,10 +64,22 @@ class PostgresStorage(Storage):
                 connection.autocommit = False
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self, write: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for one section. A writer's statements form one transaction; a
+        reader's each run alone (autocommit): under READ COMMITTED a transaction's
+        statements see fresh snapshots anyway, and BEGIN and COMMIT would be two more
+        round trips for every authentication and project lookup."""
         try:
-            with self._pool.connection() as connection, connection.transaction():
-                yield connection
+            with self._pool.connection() as connection:
+                if write:
+                    with connection.transaction():
+                        yield connection
+                    return
+                connection.autocommit = True
+                try:
+                    yield connection
+                finally:
+                    connection.autocommit = False
         except CONTENDED as exc:
             raise Contention(f"a concurrent write got there first ({exc.sqlstate})") from exc
         except psycopg.errors.ForeignKeyViolation as exc:  # its project was deleted meanwhile
@@ -77,7 +89,7 @@ class PostgresStorage(Storage):
 
     @contextmanager
     def global_tx(self, write: bool = True) -> Iterator[GlobalTx]:
-        with self._transaction() as connection:
+        with self._transaction(write) as connection:
             if write:
                 connection.execute(QUERIES["lock_global"])
             yield PostgresGlobalTx(connection, write)
@@ -85,7 +97,7 @@ class PostgresStorage(Storage):
     @contextmanager
     def project_tx(self, project_id: str, write: bool = True, shared: bool = False
                    ) -> Iterator[ProjectTx]:
-        with self._transaction() as connection:
+        with self._transaction(write) as connection:
             check = ("project_exists" if not write else
                      "share_project" if shared else "lock_project")
             if connection.execute(QUERIES[check], {"id": project_id}).fetchone() is None:
@@ -97,12 +109,12 @@ class PostgresStorage(Storage):
         return PostgresWatch(self._listener, project_id)
 
     def project_of_task(self, task_id: str) -> str | None:
-        with self._transaction() as connection:
+        with self._transaction(write=False) as connection:
             row = connection.execute(QUERIES["project_of_task"], {"id": task_id}).fetchone()
         return None if row is None else str(row[0])
 
     def project_of_task_type(self, type_id: str) -> str | None:
-        with self._transaction() as connection:
+        with self._transaction(write=False) as connection:
             row = connection.execute(QUERIES["project_of_task_type"],
                                      {"id": type_id}).fetchone()
         return None if row is None else str(row[0])
