@@ -40,6 +40,8 @@ from bench_table import OWNER_TASKS_PER_PROJECT, table  # noqa: E402
 from http_client import Client  # noqa: E402
 from pg_rows import one_vs_spread  # noqa: E402
 
+from taskdriver.config import DEFAULT_THREADS  # noqa: E402
+
 from live_server import LiveServer  # noqa: E402
 
 TOKEN = "bench-operator-token-0123456789abcdef"
@@ -217,7 +219,8 @@ def worker_classes(root: Path, env: dict[str, str], agents: int, cycles: int, wo
                    repeat: int) -> dict[str, float]:
     """8-agent cycles on sync workers vs threaded (gthread) ones, runs alternating between
     two servers started alike, so the ratio compares figures taken side by side."""
-    settings = {"sync": "1", "gthread": os.environ.get("TASKDRIVER_THREADS", "32")}
+    settings = {"sync": "1",
+                "gthread": os.environ.get("TASKDRIVER_THREADS", str(DEFAULT_THREADS))}
     servers, projects = {}, {}
     try:
         for name, threads in settings.items():

@@ -8,7 +8,8 @@ that wait in `next-task` with `waitSeconds: 30`, and while they wait measures:
 
 - the server's CPU (all its processes, % of one core) and the memory they cost (RSS of
   the master and workers, with them waiting, less before they came);
-- `/health` on a new connection and `complete` of agents working another project, p50/p99;
+- `/health` on a new connection and `complete` of eight agents working another project
+  (each pausing THINK_SECONDS between tasks, as an agent does its work), p50/p99;
 - how long a task created while they wait takes to reach one of them (p50/p99 over
   `--tasks` tasks created one at a time), and how many waiters each task woke;
 - a SIGTERM to the master: how long until every waiting poll had its answer.
@@ -44,6 +45,10 @@ from live_server import LiveServer  # noqa: E402
 
 WAIT_SECONDS = 30
 WORKING_AGENTS = 8
+# Between a working agent's complete and its next next-task: an LLM agent spends seconds on
+# a task; 50 ms keeps eight of them busy (up to 160 cycles/s) without saturating two cores
+# with the load generator itself.
+THINK_SECONDS = 0.05
 REQUEST_TIMEOUT = 90.0
 
 
@@ -169,6 +174,7 @@ class Fleet:
                 latencies.append(time.perf_counter() - started)
                 if status != 200:
                     self.errors.append(f"{name}: complete {status} {body}")
+                await asyncio.sleep(THINK_SECONDS)
         finally:
             connection.close()
 
