@@ -179,10 +179,11 @@ WITH eligible (type_id) AS (
           AND (t.run_after IS NULL OR t.run_after <= %(now)s)
         ORDER BY t.priority DESC, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED) AS head
     UNION ALL
-    (SELECT t.id, t.priority, t.seq FROM td_tasks t
-     WHERE t.project_id = %(project_id)s AND t.status = 'queued' AND t.type_id IS NULL
-       AND (t.run_after IS NULL OR t.run_after <= %(now)s)
-     ORDER BY t.priority DESC, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+    SELECT * FROM (
+        SELECT t.id, t.priority, t.seq FROM td_tasks t
+        WHERE t.project_id = %(project_id)s AND t.status = 'queued' AND t.type_id IS NULL
+          AND (t.run_after IS NULL OR t.run_after <= %(now)s)
+        ORDER BY t.priority DESC, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED) AS untyped
 )
 SELECT data FROM td_tasks
 WHERE id = (SELECT id FROM heads ORDER BY priority DESC, seq LIMIT 1);
