@@ -10,6 +10,7 @@ host and every host of a PostgreSQL deployment.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from .. import access, controls
 from ..errors import NotFound
@@ -38,27 +39,32 @@ def blocked_types(tx: ProjectTx, types: dict[str, TaskType], now: float) -> set[
             and not controls.may_lease(task_type, _load(tx, task_type, now))}
 
 
-def claim_eligible(tx: ProjectTx, now: float) -> tuple[Task, TaskType | None] | None:
-    """Claim the next task that may be leased now, with its type: the usual priority-then-
-    age order over the types not paused, not at their `maxConcurrent`, with rate to spare.
+def claim_eligible(tx: ProjectTx, clock: Callable[[], float]
+                   ) -> tuple[Task, TaskType | None, float] | None:
+    """Claim the next task that may be leased now, with its type and the moment its lease
+    begins: the usual priority-then-age order over the types not paused, not at their
+    `maxConcurrent`, with rate to spare.
 
     A claimed task of a controlled type is kept only once its type is held and its load
-    read again; a type found full then is passed over like the others (no head-of-line
-    blocking). A lease of a rate-limited type is recorded in the same commit.
+    read again, as of a clock read while holding it (a claim that waited for the type
+    counts its lease from when it got it); a type found full then is passed over like the
+    others (no head-of-line blocking). A rate-limited lease is recorded in the same commit.
     """
     types = {t.id: t for t in tx.list_task_types()}
-    excluded = blocked_types(tx, types, now)
+    excluded = blocked_types(tx, types, clock())
     while True:
-        task = tx.claim_next(now, excluded)
+        task = tx.claim_next(clock(), excluded)
         if task is None:
             return None
         task_type = types.get(task.type_id or "")
         if task_type is None or not task_type.controlled:
-            return task, task_type
-        if controls.may_lease(task_type, _load(tx, task_type, now, lock=True)):
+            return task, task_type, clock()  # read holding the task: after its last change
+        tx.type_load(task_type.id, None, lock=True)  # hold the type, then look
+        now = clock()
+        if controls.may_lease(task_type, _load(tx, task_type, now)):
             if task_type.rate_limit is not None:
                 tx.record_lease_start(task_type.id, now, now - MAX_RATE_SECONDS)
-            return task, task_type
+            return task, task_type, now
         excluded.add(task_type.id)
 
 

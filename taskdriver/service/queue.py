@@ -110,11 +110,10 @@ class Queue:
             _, reclaimed = self._reap(tx, now)
             if not controls.project_leases(project):
                 return None, reclaimed
-            claimed = claim_eligible(tx, now)
+            claimed = claim_eligible(tx, self.core.now)
             leased = None
             if claimed is not None:
-                task, task_type = claimed
-                now = self.core.now()  # read again holding the task: after its last change
+                task, task_type, now = claimed
                 minutes = rules.lease_minutes(task_type, project)
                 leased = rules.claim(task, acting, minutes, now)
                 tx.put_task(leased)
