@@ -127,3 +127,41 @@ def test_progress_is_sent_at_most_once_a_second_the_latest_kept() -> None:
     assert parse_progress(b"::progress 101 too far\n") is None
     assert parse_progress(b"::progress lots\n") is None
     assert parse_progress(b"progress 5\n") is None
+
+
+def taskdriver(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TASKDRIVER_URL": server.url, "TASKDRIVER_TOKEN": ADMIN_TOKEN}
+    done = subprocess.run([str(TASKDRIVER), *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_console_pause_resume_cancel_and_status(server: LiveServer, operator: Client) -> None:
+    project = operator.create_project("console-controls")
+    taskdriver(server, "new-type", "-p", "console-controls", "kind", "--max-concurrent", "2",
+               "--rate-limit", "5/60")
+    kind = operator.task_type_id(project["id"], "kind")
+    for _ in range(3):
+        operator.create_task(project["id"], instructions="x", type_id=kind)
+    held = operator.next_task("w1", project["id"])
+    assert held is not None
+    operator.report_progress(held["id"], 40, "halfway", agent_name="w1")
+
+    taskdriver(server, "pause", "-p", "console-controls")
+    assert operator.get_project(project["id"])["paused"] is True
+    assert "PAUSED" in taskdriver(server, "status", "-p", "console-controls").stdout
+    taskdriver(server, "resume", "-p", "console-controls")
+    taskdriver(server, "pause", "-p", "console-controls", "-t", "kind")
+    assert operator.next_task("w2", project["id"]) is None
+    status = taskdriver(server, "status", "-p", "console-controls").stdout
+    assert "1/2 running, at most 5 leases per 60s, PAUSED" in status, status
+    assert "40% halfway" in status, status
+    taskdriver(server, "resume", "-p", "console-controls", "--type", "kind")
+    assert operator.get_task_type(kind)["paused"] is False
+
+    taskdriver(server, "cancel", held["id"], "--reason", "enough")
+    assert operator.get_task(held["id"])["error"] == "enough"
+    bulk = taskdriver(server, "cancel", "-p", "console-controls", "--status", "queued")
+    assert "cancelled 2 tasks" in bulk.stderr
+    assert "3 cancelled" in taskdriver(server, "status", "-p", "console-controls").stdout
