@@ -159,3 +159,32 @@ def test_pause_and_resume_hold_across_workers(server: LiveServer) -> None:
     client.call("PUT", f"/api/projects/{project}", {"paused": False})
     leased = client.lease("a0", project)
     assert leased is not None and leased["typeId"] == paused
+
+
+def test_a_waiting_poll_respects_a_pause_and_wakes_on_a_resume(server: LiveServer) -> None:
+    client = Client(server.url)
+    project, kind, _ = client.setup()
+
+    def poll(agent: str, wait: float) -> tuple[float, Any]:
+        started = time.monotonic()
+        task = client.call("POST", f"/api/agents/{agent}/next-task",
+                           {"projectId": project, "waitSeconds": wait})["task"]
+        return time.monotonic() - started, task
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(poll, "a1", 6)
+        time.sleep(1.5)  # the poll is waiting by now
+        client.call("PUT", f"/api/projects/{project}", {"paused": True})
+        client.fill(project, kind, 1)  # wakes the poll, which must not lease it
+        _, task = waiting.result(timeout=60)
+    assert task is None
+    client.call("PUT", f"/api/projects/{project}", {"paused": False})
+    client.call("PUT", f"/api/task-types/{kind}", {"paused": True})
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(poll, "a2", 20)
+        time.sleep(1.5)
+        assert not waiting.done()
+        client.call("PUT", f"/api/task-types/{kind}", {"paused": False})
+        took, task = waiting.result(timeout=60)
+    assert task is not None and task["typeId"] == kind
+    assert took < 15, took  # woken by the resume, not by its 20 s wait

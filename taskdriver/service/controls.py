@@ -59,9 +59,10 @@ def claim_eligible(tx: ProjectTx, clock: Callable[[], float]
         task_type = types.get(task.type_id or "")
         if task_type is None or not task_type.controlled:
             return task, task_type, clock()  # read holding the task: after its last change
-        tx.type_load(task_type.id, None, lock=True)  # hold the type, then look
+        held = tx.type_load(task_type.id, None, lock=True)  # hold the type, then look
         now = clock()
-        if controls.may_lease(task_type, _load(tx, task_type, now)):
+        load = held if task_type.rate_limit is None else _load(tx, task_type, now)
+        if controls.may_lease(task_type, load):
             if task_type.rate_limit is not None:
                 tx.record_lease_start(task_type.id, now, now - MAX_RATE_SECONDS)
             return task, task_type, now

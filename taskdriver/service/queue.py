@@ -95,6 +95,8 @@ class Queue:
                     return None
                 if waiter.ended is not None:
                     raise waiter.ended
+                # Read again: paused while this poll waited, it leases nothing.
+                project = self.core.project(principal, project.id)
 
     def _lease_next(self, project: Project, acting: str) -> Lease | None:
         """One attempt at next-task: the agent's live lease, else the next due task.
