@@ -20,7 +20,7 @@ UNFINISHED = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 def rate_window_start(task_type: TaskType, now: float) -> float | None:
     """The start of the sliding window a new lease of this type is counted in: leases
-    begun after it count against the rate limit (None: the type has none)."""
+    begun at or after it count against the rate limit (None: the type has none)."""
     if task_type.rate_limit is None:
         return None
     return now - task_type.rate_limit.per_seconds

@@ -27,16 +27,16 @@ from ..storage import ProjectTx
 from .base import Core
 
 
-def _load(tx: ProjectTx, task_type: TaskType, now: float, lock: bool = False
-          ) -> TypeLoad:
-    return tx.type_load(task_type.id, controls.rate_window_start(task_type, now), lock)
+def _load(tx: ProjectTx, task_type: TaskType, now: float) -> TypeLoad:
+    return tx.type_load(task_type.id, controls.rate_window_start(task_type, now))
 
 
 def blocked_types(tx: ProjectTx, types: dict[str, TaskType], now: float) -> set[str]:
     """The types whose tasks may not be leased now, as far as a look without holding them
     tells (a claim checks again holding the type: `claim_eligible`)."""
     return {type_id for type_id, task_type in types.items() if task_type.controlled
-            and not controls.may_lease(task_type, _load(tx, task_type, now))}
+            and (task_type.paused  # nothing to read: a paused type leases nothing
+                 or not controls.may_lease(task_type, _load(tx, task_type, now)))}
 
 
 def claim_eligible(tx: ProjectTx, clock: Callable[[], float]
