@@ -8,13 +8,12 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
+from ..controls import UNFINISHED
 from ..extension import services
 from ..inputs import ProjectChanges, TaskTypeSpec
-from ..models import OPERATOR, TaskStatus
+from ..models import OPERATOR
 from .actions import counted
 from .blueprint import blp, changes_state, signed_in
-
-UNFINISHED = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
 def _wants_pause() -> bool:
