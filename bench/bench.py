@@ -1,7 +1,8 @@
 """TaskDriver benchmark: the real server under gunicorn, driven over HTTP on loopback.
 
     python bench/bench.py [--quick] [--tasks 1000,10000,100000] [--agents 1,8]
-                          [--cycles 2000] [--workers N] [--output bench/results.json]
+                          [--cycles 2000] [--workers N] [--mixed] [--limited]
+                          [--output bench/results.json]
 
 Measures bulk load (tasks/s with 1,000-task requests), the agent cycle (next-task +
 complete: cycles/s and p50/p99 latency) at several queue depths and agent counts, and the
@@ -59,11 +60,24 @@ def operator(server: LiveServer, method: str, path: str, **kwargs: Any) -> Any:
 
 
 MIXED = False  # --mixed: priorities -5..5, and every 4th task delayed by an hour
+LIMITED: dict[str, list[str]] | None = None  # --limited: project id -> its two types' ids
 
 
-def _bench_task(number: int) -> dict[str, Any]:
+def _two_types(server: LiveServer, project_id: str) -> None:
+    """--limited: a type with maxConcurrent 1 and a free one; tasks alternate between them,
+    so most claims pass over the full type (issue 22: the claim stays flat)."""
+    if LIMITED is not None:
+        LIMITED[project_id] = [operator(
+            server, "POST", f"/api/projects/{project_id}/task-types",
+            json={"name": name, "variables": ["module"], **limit})["data"]["id"]
+            for name, limit in (("limited", {"maxConcurrent": 1}), ("free", {}))]
+
+
+def _bench_task(number: int, types: list[str] | None = None) -> dict[str, Any]:
     task: dict[str, Any] = {"instructions": f"Analyse module {number}",
                             "variables": {"module": str(number)}}
+    if types:
+        task["typeId"] = types[number % 2]
     if MIXED:
         task["priority"] = number % 11 - 5
         if number % 4 == 0:
@@ -77,7 +91,8 @@ def bulk_load(server: LiveServer, project_id: str, count: int) -> float:
     loaded = 0
     while loaded < count:
         size = min(BULK_SIZE, count - loaded)
-        body = {"tasks": [_bench_task(loaded + i) for i in range(size)]}
+        types = (LIMITED or {}).get(project_id)
+        body = {"tasks": [_bench_task(loaded + i, types) for i in range(size)]}
         data = operator(server, "POST", f"/api/projects/{project_id}/tasks/bulk",
                         json=body)["data"]
         assert data["tasksCreated"] == size, data["errors"][:3]
@@ -264,6 +279,7 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
         env["TASKDRIVER_STORAGE_URL"] = storage_url
     results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "workers": workers,
                                            "fsync": True, "repeat": repeat, "mixed_queue": MIXED,
+                                           "limited_type": LIMITED is not None,
                                            "cycles_per_run": cycles,
                                            "storage": "postgresql" if storage_url else "file"},
                                "bulk_load": {}, "floor": {},
@@ -282,6 +298,7 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                 project = operator(server, "POST", "/api/projects", json={
                     "name": f"bench-{depth}",
                     "config": {"defaultLeaseDurationMinutes": 30}})["data"]
+                _two_types(server, project["id"])
                 rate = bulk_load(server, project["id"], depth)
                 largest = project["id"]
                 if depth in bulk_sizes:
@@ -357,10 +374,13 @@ def main() -> None:
     parser.add_argument("--mixed", action="store_true",
                         help="queues of mixed priorities (-5..5) with a quarter of the tasks "
                              "delayed by an hour")
+    parser.add_argument("--limited", action="store_true",
+                        help="two task types, one with maxConcurrent 1, tasks alternating")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
-    global MIXED
+    global MIXED, LIMITED
     MIXED = args.mixed
+    LIMITED = {} if args.limited else None
     bulk_sizes = [int(x) for x in args.bulk.split(",")]
     depths = [int(x) for x in args.tasks.split(",")]
     cycles = args.cycles

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from .errors import FieldError
-from .models import DuplicateHandling, ProjectConfig, ProjectStatus, RetryBackoff
+from .models import DuplicateHandling, ProjectConfig, ProjectStatus, RateLimit, RetryBackoff
 
 NAME_MAX_LENGTH = 100
 TEXT_LIMIT = 1_000_000  # characters of a description, instructions or a variable's value
@@ -92,6 +92,7 @@ class ProjectChanges:
     instructions: str | None = None
     status: ProjectStatus | None = None
     config: ConfigChanges | None = None
+    paused: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,9 @@ class TaskTypeSpec:
     retry_delay_seconds: float | None = None
     retry_backoff: RetryBackoff | None = None
     max_retry_delay_seconds: float | None = None
+    max_concurrent: int | None = None  # None: no limit
+    rate_limit: RateLimit | None = None  # None: no limit
+    paused: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

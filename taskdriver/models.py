@@ -21,6 +21,10 @@ MAX_RETRIES_LIMIT = 100
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600.0
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
 MAX_DELAY_SECONDS = 365 * 24 * 3600
+MAX_CONCURRENT_LIMIT = 100_000
+MAX_RATE_COUNT = 100_000
+MAX_RATE_SECONDS = 86_400
+REASON_MAX_LENGTH = 1000  # characters of a cancel's reason or a progress message
 DEFAULT_MAX_RETRY_DELAY_SECONDS = 3600.0
 OWNER_PREFIX_LENGTH = 8  # hex digits of a project's id that its records' ids start with
 
@@ -54,6 +58,7 @@ class TaskStatus(str, Enum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # ended by an operator (terminal)
 
 
 class AttemptStatus(str, Enum):
@@ -61,6 +66,7 @@ class AttemptStatus(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
 
 
 class DuplicateHandling(str, Enum):
@@ -102,6 +108,15 @@ class Project:
     created_at: float
     updated_at: float
     owner_prefixed_ids: bool = False
+    paused: bool = False  # next-task leases nothing from it while set
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `count` leases of a task type begin in any `per_seconds` seconds."""
+
+    count: int
+    per_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,14 @@ class TaskType:
     retry_delay_seconds: float = 0.0  # 0: a failed task is due again at once
     retry_backoff: RetryBackoff = RetryBackoff.EXPONENTIAL
     max_retry_delay_seconds: float = DEFAULT_MAX_RETRY_DELAY_SECONDS
+    max_concurrent: int | None = None  # None: no limit on its running tasks
+    rate_limit: RateLimit | None = None  # None: leases begin as fast as agents ask
+    paused: bool = False  # next-task leases none of its tasks while set
+
+    @property
+    def controlled(self) -> bool:
+        """Whether a limit applies to leasing its tasks (a paused type leases none)."""
+        return self.paused or self.max_concurrent is not None or self.rate_limit is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +184,9 @@ class Task:
     description: str | None = None  # for people; agents work from the instructions
     priority: int = 0  # higher first; within a priority, lower `seq` first
     run_after: float | None = None  # not handed out before this moment (None: due)
+    progress: float | None = None  # 0-100, as its holder last reported
+    progress_message: str | None = None
+    progress_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +381,15 @@ class Throughput:
     bucket_seconds: float
     completed: list[int]
     failed: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class TypeLoad:
+    """What a task type's limits are checked against: its running tasks, and the leases of
+    it that began inside its rate limit's window (0 without a rate limit)."""
+
+    running: int
+    recent_starts: int
 
 
 @dataclass(frozen=True, slots=True)

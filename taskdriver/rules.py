@@ -171,14 +171,19 @@ def claim(task: Task, agent_name: str, minutes: float, now: float) -> Task:
                    attempts=task.attempts + (attempt,))
 
 
-def _require_holder(task: Task, agent_name: str) -> None:
+def require_holder(task: Task, agent_name: str) -> None:
+    """Only the agent holding a task's live lease may report on it (409 otherwise, saying
+    so plainly when an operator cancelled the task meanwhile)."""
+    if task.status is TaskStatus.CANCELLED:
+        raise Conflict(f"Task was cancelled: {task.error}")
     if task.status is not TaskStatus.RUNNING or task.assigned_to != agent_name:
         holder = f"assigned to {task.assigned_to}" if task.assigned_to else task.status.value
         raise Conflict(f"Task is not leased to agent {agent_name} (it is {holder})")
 
 
-def _close_attempt(task: Task, status: AttemptStatus, now: float, result: Any = None,
-                   error: str | None = None) -> tuple[Attempt, ...]:
+def close_attempt(task: Task, status: AttemptStatus, now: float, result: Any = None,
+                  error: str | None = None) -> tuple[Attempt, ...]:
+    """The task's attempts with the running (last) one ended with `status`."""
     *earlier, last = task.attempts
     closed = replace(last, status=status, ended_at=now, result=result, error=error)
     return (*earlier, closed)
@@ -190,7 +195,7 @@ def _release(task: Task, attempt_status: AttemptStatus, error: str, can_retry: b
     the type's retry delay), else fail."""
     released = replace(task, assigned_to=None, assigned_at=None, lease_expires_at=None,
                        error=error, updated_at=now,
-                       attempts=_close_attempt(task, attempt_status, now, error=error))
+                       attempts=close_attempt(task, attempt_status, now, error=error))
     if can_retry and has_retries_left(task):
         retries = task.retry_count + 1
         delay = retry_delay(task_type, retries)
@@ -204,16 +209,16 @@ def complete(task: Task, agent_name: str, result: Any, outputs: Any, now: float)
     if task.status is TaskStatus.COMPLETED and task.attempts \
             and task.attempts[-1].agent_name == agent_name:
         return task
-    _require_holder(task, agent_name)
+    require_holder(task, agent_name)
     return replace(task, status=TaskStatus.COMPLETED, result=result, outputs=outputs,
                    completed_at=now, updated_at=now, lease_expires_at=None, error=None,
-                   attempts=_close_attempt(task, AttemptStatus.COMPLETED, now, result=result))
+                   attempts=close_attempt(task, AttemptStatus.COMPLETED, now, result=result))
 
 
 def fail(task: Task, agent_name: str, error: str, can_retry: bool, now: float,
          task_type: TaskType | None = None) -> Task:
     """Record a failure reported by the lease holder, with its retry decision."""
-    _require_holder(task, agent_name)
+    require_holder(task, agent_name)
     return _release(task, AttemptStatus.FAILED, error, can_retry, now, task_type)
 
 
@@ -228,7 +233,7 @@ def release(task: Task, agent_name: str, now: float) -> Task:
     (`TASKDRIVER_ATTEMPT` stays right) and keeps the four statuses every reader knows. The
     server's log line of the request records who gave what back, and when.
     """
-    _require_holder(task, agent_name)
+    require_holder(task, agent_name)
     return replace(task, status=TaskStatus.QUEUED, assigned_to=None, assigned_at=None,
                    lease_expires_at=None, run_after=None, updated_at=now,
                    attempts=task.attempts[:-1])
@@ -244,7 +249,7 @@ def expire(task: Task, now: float, task_type: TaskType | None = None) -> Task:
 
 def extend_lease(task: Task, agent_name: str, minutes: float, now: float) -> Task:
     """Push the holder's lease out: from the later of now and the old expiry."""
-    _require_holder(task, agent_name)
+    require_holder(task, agent_name)
     base = max(now, task.lease_expires_at or now)
     return replace(task, lease_expires_at=base + minutes * SECONDS_PER_MINUTE, updated_at=now)
 

@@ -151,7 +151,9 @@ def test_what_operators_asked_for_at_laptop_and_phone_widths(tmp_path: Path, wid
                 instructions="Answer in one line. Cite the file and line.",
                 config={"defaultMaxRetries": 0})
             review = operator.create_task_type(project["id"], "review",
-                                               template="Review {{repo}} for {{aspect}} issues")
+                                               template="Review {{repo}} for {{aspect}} issues",
+                                               maxConcurrent=3,  # issue 22's controls shown
+                                               rateLimit={"count": 30, "perSeconds": 60})
             quick = operator.create_task_type(project["id"], "triage", template="Triage {{repo}}",
                                               leaseDurationMinutes=0.05)
             operator.create_tasks_bulk(project["id"], [
@@ -166,11 +168,15 @@ def test_what_operators_asked_for_at_laptop_and_phone_widths(tmp_path: Path, wid
             assert broken is not None
             agent.fail_task(broken["id"], "upstream API returned 529 overloaded",
                             can_retry=False)
-            Client(server.url, agent_name="claude-2", project="nightly-audit").next_task()
+            second = Client(server.url, agent_name="claude-2", project="nightly-audit")
+            in_flight = second.next_task()
+            assert in_flight is not None
+            second.report_progress(in_flight["id"], 40, "reading src/auth/session.py")
             triage = operator.create_task(project["id"], type_id=quick["id"],
                                           variables={"repo": "repo-zanzibar"}, priority=5)
             sleepy = Client(server.url, agent_name="claude-3", project="nightly-audit")
             assert sleepy.next_task()["id"] == triage["id"]  # type: ignore[index]
+            operator.pause_task_type(quick["id"])
 
             driver.get(f"{server.url}/dashboard/login")
             driver.find_element(By.ID, "token").send_keys(ADMIN_TOKEN)
@@ -211,6 +217,11 @@ def test_what_operators_asked_for_at_laptop_and_phone_widths(tmp_path: Path, wid
             driver.execute_script("document.querySelector('figure.chart')"
                                   ".scrollIntoView({block: 'center'});")
             screenshot(driver, f"project{suffix}", tmp_path)
+            types = driver.find_element(By.CSS_SELECTOR, "[aria-label='Task types']")
+            assert "1 / 3" in types.text and "30 per 60 s" in types.text  # issue 22
+            assert "paused" in types.text
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", types)
+            screenshot(driver, f"controls{suffix}", tmp_path)
 
             # 11: Retry all failed asks, then says what it did
             driver.find_element(By.PARTIAL_LINK_TEXT, "Retry all failed").click()

@@ -37,11 +37,12 @@ ORIGINAL_TOOLS = {
     "create_tasks_bulk", "list_tasks", "get_task", "get_next_task", "peek_next_task",
     "list_active_agents", "complete_task", "fail_task", "extend_lease", "extend_task_lease",
     "health_check", "get_lease_stats", "cleanup_expired_leases"}
-ADDED_TOOLS = {"get_batch_status", "retry_task", "retry_failed_tasks"}
+ADDED_TOOLS = {"get_batch_status", "retry_task", "retry_failed_tasks", "cancel_task",
+               "cancel_tasks", "report_progress"}
 READ_ONLY = {"list_projects", "get_project", "get_project_stats", "list_task_types",
              "get_task_type", "list_tasks", "get_task", "get_batch_status", "peek_next_task",
              "list_active_agents", "health_check", "get_lease_stats"}
-OVERWRITING = {"update_project", "update_task_type"}
+OVERWRITING = {"update_project", "update_task_type", "cancel_task", "cancel_tasks"}
 REPEATABLE = {"get_next_task", "complete_task", "cleanup_expired_leases"}
 
 
@@ -228,7 +229,8 @@ def test_every_tool_answers_what_its_output_schema_says(server: LiveServer) -> N
     tools, *results = session(stdio(server.url), calls)
     contents = checked(tools, [(name, result) for (name, _), result
                                in zip(calls[1:], results, strict=True)])
-    assert {tool.name for tool in tools.tools} == set(contents) | {"retry_task"}
+    assert {tool.name for tool in tools.tools} == set(contents) | {
+        "retry_task", "cancel_task", "cancel_tasks", "report_progress"}  # tested apart
     lease = contents["get_next_task"]
     assert lease["id"] == lease["task"]["id"] == first["id"] and lease["agentName"] == "bot"
     assert results[-4].structured_content == {"id": None, "task": None, "agentName": "bot",
@@ -261,6 +263,41 @@ def test_retry_task_answers_what_its_output_schema_says(server: LiveServer) -> N
     tools, retried = session(stdio(server.url), [("tools/list", {}),
                                                  ("retry_task", {"taskId": task["id"]})])
     assert checked(tools, [("retry_task", retried)])["retry_task"]["status"] == "queued"
+
+
+def test_the_fleet_control_tools_answer_what_their_output_schemas_say(
+        server: LiveServer) -> None:
+    operator = Client(server.url, ADMIN_TOKEN)
+    project = operator.create_project("mcp-controls")
+    kind = operator.create_task_type(project["id"], "kind")
+    tasks = [operator.create_task(project["id"], instructions="x", batch_id="b",
+                                  type_id=kind["id"]) for _ in range(3)]
+    held = operator.next_task("bot", project["id"])
+    assert held is not None
+    calls = [("tools/list", {}),
+             ("report_progress", {"taskId": held["id"], "progress": 50, "message": "half",
+                                  "agentName": "bot"}),
+             ("update_task_type", {"projectId": "mcp-controls", "typeId": "kind",
+                                   "maxConcurrent": 2,
+                                   "rateLimit": {"count": 5, "perSeconds": 10},
+                                   "paused": True}),
+             ("update_project", {"projectId": "mcp-controls", "paused": True}),
+             ("cancel_task", {"taskId": held["id"], "reason": "enough"}),
+             ("cancel_tasks", {"projectId": "mcp-controls", "batchId": "b"}),
+             ("create_task_type", {"projectId": "mcp-controls", "name": "open",
+                                   "maxConcurrent": 0})]
+    tools, *results = session(stdio(server.url), calls)
+    contents = checked(tools, [(name, result) for (name, _), result
+                               in zip(calls[1:], results, strict=True)])
+    assert (contents["report_progress"]["progress"],
+            contents["report_progress"]["progressMessage"]) == (50, "half")
+    kind_now = contents["update_task_type"]
+    assert (kind_now["maxConcurrent"], kind_now["rateLimit"], kind_now["paused"]) == (
+        2, {"count": 5, "perSeconds": 10}, True)
+    assert contents["update_project"]["paused"] is True
+    assert contents["cancel_task"]["status"] == "cancelled"
+    assert contents["cancel_tasks"] == {"cancelled": len(tasks) - 1}
+    assert contents["create_task_type"]["maxConcurrent"] is None
 
 
 def test_unknown_and_wrong_arguments_are_named_one_line_each(server: LiveServer) -> None:

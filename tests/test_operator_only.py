@@ -21,6 +21,8 @@ CONTRACT_OPERATOR_ONLY = {
     ("DELETE", "/api/projects/<uuid:project_id>"),
     ("POST", "/api/projects/<uuid:project_id>/tasks/retry"),
     ("POST", "/api/tasks/<uuid:task_id>/retry"),
+    ("POST", "/api/tasks/<uuid:task_id>/cancel"),  # issue 22
+    ("POST", "/api/projects/<uuid:project_id>/tasks/cancel"),
 }
 # The smallest body each route takes (none needed: `{}`), so an agent's request reaches
 # the service's own decision rather than a 422.
@@ -33,6 +35,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/projects/<uuid:project_id>/tasks/bulk"): {"tasks": [{"instructions": "x"}]},
     ("POST", "/api/tasks/<uuid:task_id>/fail"): {"error": "x"},
     ("POST", "/api/tasks/<uuid:task_id>/extend-lease"): {"extensionMinutes": 1},
+    ("POST", "/api/tasks/<uuid:task_id>/progress"): {"progress": 1},
 }
 BODY_METHODS = {"POST", "PUT"}
 

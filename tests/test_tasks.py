@@ -206,7 +206,7 @@ def test_batch_progress(api: Api, project: dict) -> None:
     path = f"/api/projects/{project['id']}/batches/nightly"
     assert api.get(path).get_json()["data"] == {
         "batchId": "nightly", "total": 2, "queued": 2, "running": 0, "completed": 0,
-        "failed": 0, "done": False}
+        "failed": 0, "cancelled": 0, "done": False}
     for _ in range(2):
         task = api.next_task("w1", project["id"]).get_json()["data"]["task"]
         api.post(f"/api/tasks/{task['id']}/complete", {"agentName": "w1"})

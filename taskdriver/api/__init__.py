@@ -9,11 +9,12 @@ from flask import Blueprint, Flask
 from flask_smorest import Api
 
 from .. import __version__
-from . import auth, edge, errors, http, ops, projects, queue, task_types, tasks
+from . import auth, controls, edge, errors, http, ops, projects, queue, task_types, tasks
 from .envelope import ErrorSchema
 from .openapi import ReferenceNamesPlugin
 
-BLUEPRINTS = (auth.blp, projects.blp, task_types.blp, tasks.blp, queue.blp, ops.blp)
+BLUEPRINTS = (auth.blp, projects.blp, task_types.blp, tasks.blp, queue.blp, controls.blp,
+              ops.blp)
 
 OPENAPI_CONFIG: dict[str, Any] = {
     "API_TITLE": "TaskDriver",

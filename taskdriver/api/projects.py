@@ -62,7 +62,8 @@ class ProjectView(MethodView):
             name=args.get("name"), description=args.get("description"),
             instructions=args.get("instructions"),
             status=ProjectStatus(args["status"]) if "status" in args else None,
-            config=ConfigChanges(**args["config"]) if "config" in args else None)
+            config=ConfigChanges(**args["config"]) if "config" in args else None,
+            paused=args.get("paused"))
         return ok(driver().update_project(principal(), str(project_id), changes))
 
     @operator_only("delete projects")

@@ -12,7 +12,16 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..config import DEFAULT_LONG_POLL_MAX_SECONDS
-from ..models import DuplicateHandling, ProjectStatus, RetryBackoff, TaskStatus
+from ..models import (
+    MAX_CONCURRENT_LIMIT,
+    MAX_RATE_COUNT,
+    MAX_RATE_SECONDS,
+    REASON_MAX_LENGTH,
+    DuplicateHandling,
+    ProjectStatus,
+    RetryBackoff,
+    TaskStatus,
+)
 from .fields import (
     AGENT_NAME,
     DELAY,
@@ -72,6 +81,8 @@ class ProjectUpdateArgs(Schema):
     instructions = text()
     status = fields.Str(validate=validate.OneOf([s.value for s in ProjectStatus]))
     config = fields.Nested(ProjectConfigArgs)
+    paused = JsonBool(metadata={"description": "While true, next-task leases nothing from "
+                                               "the project (resumes still work)"})
 
 
 class Paging(Schema):
@@ -94,6 +105,12 @@ class TaskTypeListArgs(Paging):
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
+class RateLimitArgs(Schema):
+    count = JsonInt(required=True, validate=validate.Range(min=1, max=MAX_RATE_COUNT))
+    per_seconds = JsonInt(required=True, data_key="perSeconds",
+                          validate=validate.Range(min=1, max=MAX_RATE_SECONDS))
+
+
 class TaskTypeCreateArgs(Schema):
     name = fields.Str(required=True, validate=[NAME_LENGTH, TASK_TYPE_NAME])
     template = text(allow_none=True)
@@ -113,6 +130,16 @@ class TaskTypeCreateArgs(Schema):
                                                     "(the delay doubles each retry)"})
     max_retry_delay_seconds = JsonNumber(data_key="maxRetryDelaySeconds", validate=DELAY,
                                          metadata={"description": "Cap of the delay (3600)"})
+    max_concurrent = JsonInt(
+        data_key="maxConcurrent", allow_none=True,
+        validate=validate.Range(min=1, max=MAX_CONCURRENT_LIMIT),
+        metadata={"description": "At most this many of its tasks running at once (null: "
+                                 "no limit)"})
+    rate_limit = fields.Nested(RateLimitArgs, data_key="rateLimit", allow_none=True,
+                               metadata={"description": "At most `count` leases begin in any "
+                                                        "`perSeconds` seconds (null: none)"})
+    paused = JsonBool(metadata={"description": "While true, next-task leases none of its "
+                                               "tasks"})
 
 
 class TaskTypeUpdateArgs(TaskTypeCreateArgs):
@@ -199,6 +226,34 @@ class ReleaseArgs(AgentNameArg):
 
 class ExtendLeaseArgs(AgentNameArg):
     extension_minutes = minutes(required=True, data_key="extensionMinutes")
+
+
+class ProgressArgs(AgentNameArg):
+    progress = JsonNumber(validate=validate.Range(min=0, max=100), allow_nan=False,
+                          metadata={"description": "How far the task got, 0-100"})
+    message = text(max_length=REASON_MAX_LENGTH)
+    extension_minutes = minutes(data_key="extensionMinutes", metadata={
+        "description": "Also extend the lease, as extend-lease does"})
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not {"progress", "message", "extension_minutes"} & data.keys():
+            raise ValidationError("Give progress, message or extensionMinutes", "progress")
+
+
+class CancelArgs(Schema):
+    reason = text(max_length=REASON_MAX_LENGTH,
+                  metadata={"description": "Why; the task's `error` holds it"})
+
+
+class CancelTasksArgs(Schema):
+    batch_id = fields.Str(data_key="batchId", validate=validate.Length(min=1, max=200),
+                          metadata={"description": "Only this batch's tasks"})
+    type_id = fields.UUID(data_key="typeId", metadata={"description": "Only this type's"})
+    status = fields.Str(validate=validate.OneOf([TaskStatus.QUEUED.value,
+                                                 TaskStatus.RUNNING.value]),
+                        metadata={"description": "Only queued or only running tasks "
+                                                 "(default: both)"})
 
 
 def validate_agent_name(name: str) -> None:

@@ -37,12 +37,17 @@ class RetriedSchema(Schema):
     retried = fields.Int()
 
 
+class CancelledSchema(Schema):
+    cancelled = fields.Int()
+
+
 class StatsSchema(Schema):
     total_tasks = fields.Int(data_key="totalTasks")
     completed_tasks = fields.Int(data_key="completedTasks")
     failed_tasks = fields.Int(data_key="failedTasks")
     queued_tasks = fields.Int(data_key="queuedTasks")
     running_tasks = fields.Int(data_key="runningTasks")
+    cancelled_tasks = fields.Int(data_key="cancelledTasks")
 
 
 def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
@@ -51,7 +56,8 @@ def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
             "completed_tasks": counts[TaskStatus.COMPLETED],
             "failed_tasks": counts[TaskStatus.FAILED],
             "queued_tasks": counts[TaskStatus.QUEUED],
-            "running_tasks": counts[TaskStatus.RUNNING]}
+            "running_tasks": counts[TaskStatus.RUNNING],
+            "cancelled_tasks": counts[TaskStatus.CANCELLED]}
 
 
 class ProjectConfigSchema(Schema):
@@ -71,8 +77,14 @@ class ProjectSchema(Schema):
     created_at = Timestamp(data_key="createdAt", attribute="project.created_at")
     updated_at = Timestamp(data_key="updatedAt", attribute="project.updated_at")
     config = fields.Nested(ProjectConfigSchema, attribute="project.config")
+    paused = fields.Bool(attribute="project.paused")
     stats = fields.Function(lambda view: StatsSchema().dump(stats_of(view.counts)),
                             metadata={"type": "object"})
+
+
+class RateLimitSchema(Schema):
+    count = fields.Int()
+    per_seconds = fields.Float(data_key="perSeconds")
 
 
 class TaskTypeSchema(Schema):
@@ -89,6 +101,9 @@ class TaskTypeSchema(Schema):
     retry_delay_seconds = fields.Float(data_key="retryDelaySeconds")
     retry_backoff = fields.Enum(RetryBackoff, by_value=True, data_key="retryBackoff")
     max_retry_delay_seconds = fields.Float(data_key="maxRetryDelaySeconds")
+    max_concurrent = fields.Int(data_key="maxConcurrent", allow_none=True)
+    rate_limit = fields.Nested(RateLimitSchema, data_key="rateLimit", allow_none=True)
+    paused = fields.Bool()
     created_at = Timestamp(data_key="createdAt")
     updated_at = Timestamp(data_key="updatedAt")
 
@@ -128,6 +143,9 @@ class TaskSchema(Schema):
     created_at = Timestamp(data_key="createdAt")
     updated_at = Timestamp(data_key="updatedAt")
     completed_at = Timestamp(data_key="completedAt", allow_none=True)
+    progress = fields.Float(allow_none=True)
+    progress_message = fields.Str(data_key="progressMessage", allow_none=True)
+    progress_at = Timestamp(data_key="progressAt", allow_none=True)
 
     def _run_after(self, task: Any) -> str | None:
         """`runAfter` while the task waits for its moment, null once it is due (as of the
@@ -211,6 +229,7 @@ class BatchSchema(Schema):
     running = _count_of(TaskStatus.RUNNING)
     completed = _count_of(TaskStatus.COMPLETED)
     failed = _count_of(TaskStatus.FAILED)
+    cancelled = _count_of(TaskStatus.CANCELLED)
     done = fields.Bool()
 
 

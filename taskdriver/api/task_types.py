@@ -8,7 +8,7 @@ from uuid import UUID
 from flask.views import MethodView
 
 from ..inputs import TaskTypeSpec
-from ..models import DuplicateHandling, RetryBackoff
+from ..models import DuplicateHandling, RateLimit, RetryBackoff
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .envelope import envelope
@@ -28,6 +28,7 @@ def _spec(args: dict[str, Any]) -> TaskTypeSpec:
     variables = args.get("variables")
     duplicates = args.get("duplicate_handling")
     backoff = args.get("retry_backoff")
+    rate_limit = args.get("rate_limit")
     return TaskTypeSpec(
         name=args.get("name"), template=args.get("template"),
         variables=None if variables is None else tuple(variables),
@@ -36,7 +37,10 @@ def _spec(args: dict[str, Any]) -> TaskTypeSpec:
         lease_duration_minutes=args.get("lease_duration_minutes"),
         priority=args.get("priority"), retry_delay_seconds=args.get("retry_delay_seconds"),
         retry_backoff=None if backoff is None else RetryBackoff(backoff),
-        max_retry_delay_seconds=args.get("max_retry_delay_seconds"))
+        max_retry_delay_seconds=args.get("max_retry_delay_seconds"),
+        max_concurrent=args.get("max_concurrent"),
+        rate_limit=None if rate_limit is None else RateLimit(**rate_limit),
+        paused=args.get("paused"))
 
 
 @blp.route("/projects/<uuid:project_id>/task-types")

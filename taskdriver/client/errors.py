@@ -7,6 +7,9 @@ from typing import Any
 SESSION_REPLACED_MARK = "newer login"
 
 
+TASK_CANCELLED_MARK = "Task was cancelled"  # how a holder's 409 after a cancel begins
+
+
 class ApiError(Exception):
     """A refused or failed call: the HTTP status (0 when no answer came), the server's error
     message, its correlationId and, for 422, the validation details."""
@@ -29,6 +32,11 @@ class ApiError(Exception):
     def session_replaced(self) -> bool:
         """Whether a newer login under the same agent name ended this session."""
         return self.status == 401 and SESSION_REPLACED_MARK in self.message
+
+    @property
+    def task_cancelled(self) -> bool:
+        """Whether an operator cancelled the task this call reported on."""
+        return self.status == 409 and self.message.startswith(TASK_CANCELLED_MARK)
 
 
 class ServerUnreachable(ApiError):

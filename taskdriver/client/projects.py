@@ -40,6 +40,11 @@ class ProjectEndpoints(Transport):
         return cast(Project, self._data("PUT", f"/api/projects/{self.project_id(project_id)}",
                                         json=fields))
 
+    def pause_project(self, project_id: str, paused: bool = True) -> Project:
+        """Stop next-task handing out the project's work (`paused=False`: resume at once);
+        agents' resumes, reports and extensions go on."""
+        return self.update_project(project_id, paused=paused)
+
     def delete_project(self, project_id: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._data(
             "DELETE", f"/api/projects/{self.project_id(project_id)}"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 from .errors import ApiError
@@ -77,20 +78,34 @@ class QueueEndpoints(ProjectEndpoints):
         return cast(Task, self._data("POST", f"/api/tasks/{quoted(task_id)}/extend-lease",
                                      json=body))
 
-    def keep_lease(self, task: Task, every: float | None = None) -> LeaseKeeper:
-        """A context manager that extends `task`'s lease in the background while it runs."""
-        return LeaseKeeper(self, task, every)
+    def report_progress(self, task_id: str, progress: float | None = None,
+                        message: str | None = None, extension_minutes: float | None = None,
+                        agent_name: str | None = None) -> Task:
+        """Tell how far the held task got (0-100, a message), optionally extending its
+        lease as `extend_lease` does; a repeat is harmless, so it is retried."""
+        body = present({"progress": progress, "message": message,
+                        "extensionMinutes": extension_minutes, "agentName": agent_name})
+        return cast(Task, self._data("POST", f"/api/tasks/{quoted(task_id)}/progress",
+                                     json=body, safe=True))
+
+    def keep_lease(self, task: Task, every: float | None = None,
+                   on_cancel: Callable[[], None] | None = None) -> LeaseKeeper:
+        """A context manager that extends `task`'s lease in the background while it runs
+        (`on_cancel`: called should an operator cancel the task meanwhile)."""
+        return LeaseKeeper(self, task, every, on_cancel)
 
 
 class LeaseKeeper:
     """Extends a task's lease every third of its length while the block runs; stops at the
     end of the block (after the task was completed or failed). A failed extension (the
-    lease was lost) is kept in `error` and ends the keeping."""
+    lease was lost) is kept in `error` and ends the keeping; when it says an operator
+    cancelled the task, `on_cancel` (if given) is called from the keeper's thread."""
 
-    def __init__(self, client: QueueEndpoints, task: Task, every: float | None = None
-                 ) -> None:
+    def __init__(self, client: QueueEndpoints, task: Task, every: float | None = None,
+                 on_cancel: Callable[[], None] | None = None) -> None:
         self.client = client
         self.task = task
+        self.on_cancel = on_cancel
         self.minutes = _lease_minutes(task)
         self.every = every or max(1.0, self.minutes * 60 / 3)
         self.error: ApiError | None = None
@@ -114,7 +129,14 @@ class LeaseKeeper:
                 if exc.status == 0:
                     continue  # the server is unreachable for now: try again next time
                 self.error = exc
+                if exc.task_cancelled and self.on_cancel is not None:
+                    self.on_cancel()
                 return
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the keeper learned that an operator cancelled the task."""
+        return self.error is not None and self.error.task_cancelled
 
 
 def _lease_minutes(task: Task) -> float:

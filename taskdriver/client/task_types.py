@@ -35,6 +35,11 @@ class TaskTypeEndpoints(ProjectEndpoints):
         return cast(TaskType, self._data("PUT", f"/api/task-types/{quoted(type_id)}",
                                          json=fields))
 
+    def pause_task_type(self, type_id: str, paused: bool = True) -> TaskType:
+        """Stop next-task handing out the type's tasks (`paused=False`: resume at once).
+        Its limits are fields: `update_task_type(id, maxConcurrent=3, rateLimit={...})`."""
+        return self.update_task_type(type_id, paused=paused)
+
     def delete_task_type(self, type_id: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._data("DELETE", f"/api/task-types/{quoted(type_id)}"))
 

@@ -72,3 +72,18 @@ class TaskEndpoints(ProjectEndpoints):
         data = self._data("POST", f"/api/projects/{self.project_id(project_id)}/tasks/retry",
                           json=present({"batchId": batch_id, "typeId": type_id}))
         return int(data["retried"])
+
+    def cancel_task(self, task_id: str, reason: str | None = None) -> Task:
+        """End a queued or running task for good (operators only); its holder's later
+        reports are refused."""
+        return cast(Task, self._data("POST", f"/api/tasks/{quoted(task_id)}/cancel",
+                                     json=present({"reason": reason})))
+
+    def cancel_tasks(self, project_id: str, batch_id: str | None = None,
+                     type_id: str | None = None, status: str | None = None) -> int:
+        """Cancel every unfinished task of the project (of a batch, a type, `queued` or
+        `running` only) in one commit; returns how many."""
+        data = self._data("POST", f"/api/projects/{self.project_id(project_id)}/tasks/cancel",
+                          json=present({"batchId": batch_id, "typeId": type_id,
+                                        "status": status}))
+        return int(data["cancelled"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-TaskStatus = Literal["queued", "running", "completed", "failed"]
+TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
 class Attempt(TypedDict):
@@ -16,7 +16,7 @@ class Attempt(TypedDict):
     agentName: str
     startedAt: str
     endedAt: str | None
-    status: Literal["running", "completed", "failed", "timeout"]
+    status: Literal["running", "completed", "failed", "timeout", "cancelled"]
     result: Any
     error: str | None
 
@@ -44,6 +44,9 @@ class Task(TypedDict):
     createdAt: str
     updatedAt: str
     completedAt: str | None
+    progress: NotRequired[float | None]  # 0-100, as the holder last reported
+    progressMessage: NotRequired[str | None]
+    progressAt: NotRequired[str | None]
 
 
 class LeasedProject(TypedDict):
@@ -67,6 +70,7 @@ class Counts(TypedDict):
     failedTasks: int
     queuedTasks: int
     runningTasks: int
+    cancelledTasks: NotRequired[int]
 
 
 class Project(TypedDict):
@@ -79,6 +83,7 @@ class Project(TypedDict):
     updatedAt: str
     config: dict[str, Any]
     stats: Counts
+    paused: NotRequired[bool]
 
 
 class ProjectStats(TypedDict):
@@ -102,6 +107,9 @@ class TaskType(TypedDict):
     retryDelaySeconds: float
     retryBackoff: Literal["fixed", "exponential"]
     maxRetryDelaySeconds: float
+    maxConcurrent: NotRequired[int | None]
+    rateLimit: NotRequired[dict[str, float] | None]  # {count, perSeconds}
+    paused: NotRequired[bool]
     createdAt: str
     updatedAt: str
 
@@ -128,6 +136,7 @@ class Batch(TypedDict):
     running: int
     completed: int
     failed: int
+    cancelled: NotRequired[int]
     done: bool
 
 

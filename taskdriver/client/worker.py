@@ -41,9 +41,24 @@ class GiveBack(Exception):
         self.fatal = fatal
 
 
-Handler = Callable[[Lease, str, threading.Event], Outcome]
-"""Does one leased task (as the named agent); should give up soon after the event is set
-(by raising GiveBack)."""
+class Cancelled(Exception):
+    """Raised by a handler that stopped its task because an operator cancelled it: nothing
+    is reported for the task (it is `cancelled` already)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a handler gets besides its lease: two events it should stop soon after (the
+    fleet abandons its running tasks: raise GiveBack; an operator cancelled this task:
+    raise Cancelled), and a way to report progress (0-100 and/or a message)."""
+
+    abandoning: threading.Event
+    cancelled: threading.Event
+    report_progress: Callable[[float | None, str | None], None]
+
+
+Handler = Callable[[Lease, str, Job], Outcome]
+"""Does one leased task (as the named agent), watching its `Job`'s events."""
 
 
 @dataclass
@@ -76,6 +91,7 @@ class Tally:
     failed: int = 0
     lost: int = 0
     released: int = 0
+    cancelled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, what: str) -> None:
@@ -148,10 +164,16 @@ class Worker:
         started = time.monotonic()
         task = lease["task"]
         task_id = task["id"]
-        with self.client.keep_lease(task) as keeper:
-            outcome = self._run_handler(lease)
+        cancelled = threading.Event()
+        job = Job(self.signals.abandoning, cancelled,
+                  lambda progress, message: self._report(task_id, progress, message, cancelled))
+        with self.client.keep_lease(task, on_cancel=cancelled.set) as keeper:
+            outcome = self._run_handler(lease, job)
         if isinstance(outcome, GiveBack):  # released once the keeper stopped extending
             self._give_back(task, outcome)
+            return
+        if isinstance(outcome, Cancelled):
+            self._cancelled(task_id, "its command was stopped")
             return
         took = time.monotonic() - started
         try:
@@ -169,15 +191,32 @@ class Worker:
         except ApiError as exc:
             if exc.status != 409:
                 raise
+            if exc.task_cancelled:  # cancelled as the command finished: nothing to report
+                self._cancelled(task_id, "its outcome was not reported")
+                return
             self.tally.count("lost")  # the lease lapsed and the task went to another agent
             reason = keeper.error.message if keeper.error else exc.message
             self.say(f"lost    {task_id} by {self.agent}: {reason}")
 
-    def _run_handler(self, lease: Lease) -> Outcome | GiveBack:
+    def _run_handler(self, lease: Lease, job: Job) -> Outcome | GiveBack | Cancelled:
         try:
-            return self.handler(lease, self.agent, self.signals.abandoning)
-        except GiveBack as give_back:
-            return give_back
+            return self.handler(lease, self.agent, job)
+        except (GiveBack, Cancelled) as stopped:
+            return stopped
+
+    def _cancelled(self, task_id: str, what: str) -> None:
+        self.tally.count("cancelled")
+        self.say(f"cancelled {task_id} by an operator ({self.agent}): {what}")
+
+    def _report(self, task_id: str, progress: float | None, message: str | None,
+                cancelled: threading.Event) -> None:
+        """Send a progress report; best effort, but one refused because the task was
+        cancelled stops the task as the lease keeper would."""
+        try:
+            self.client.report_progress(task_id, progress, message)
+        except ApiError as exc:
+            if exc.task_cancelled:
+                cancelled.set()
 
     def _give_back(self, task: Task, give_back: GiveBack) -> None:
         """Release the task untouched and stop the fleet; a fatal reason ends it in error."""

@@ -1,7 +1,7 @@
 """The `taskdriver` command: a client of a running TaskDriver server, over HTTP only.
 
     taskdriver [--url URL] [--token TOKEN] new-project|new-type|submit|work|status|export|
-               tasks|retry|mcp …
+               tasks|retry|cancel|pause|resume|mcp …
 
 Connection from `--url`/`--token`/`--agent-key` (before or after the subcommand's name) or
 TASKDRIVER_URL/TASKDRIVER_TOKEN/TASKDRIVER_AGENT_KEY; an agent identity from `--project` and
@@ -98,10 +98,11 @@ def main(ctx: click.Context, url: str, token: str | None, agent_key: str | None)
 
 
 def _register() -> None:
-    from . import create, export, mcp, status, submit, tasks, work
+    from . import controls, create, export, mcp, status, submit, tasks, work
 
     for command in (create.new_project, create.new_type, submit.command, work.command,
                     status.command, tasks.list_command, tasks.retry_command,
+                    controls.cancel_command, controls.pause_command, controls.resume_command,
                     export.command, mcp.command):
         main.add_command(_with_connection_options(command))
 

@@ -19,8 +19,9 @@ import click
 
 from ..client import Client
 from ..client.types import Lease
-from ..client.worker import Budget, GiveBack, Outcome, Signals, run_fleet
+from ..client.worker import Budget, Cancelled, GiveBack, Job, Outcome, Signals, run_fleet
 from . import Connection
+from .command_io import CommandIO
 
 STDERR_TAIL_BYTES = 4000
 POLL_SECONDS = 0.2
@@ -40,7 +41,7 @@ def stdin_of(lease: Lease, with_project: bool) -> str:
 def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) -> Any:
     """A handler that runs `argv` for each task (see the command's help for the contract)."""
 
-    def handle(lease: Lease, agent: str, abandoning: threading.Event) -> Outcome:
+    def handle(lease: Lease, agent: str, job: Job) -> Outcome:
         task = lease["task"]
         env = {**os.environ,
                "TASKDRIVER_TASK_ID": task["id"],
@@ -58,16 +59,19 @@ def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) 
                                        start_new_session=True)
         except OSError as exc:  # not the task's fault: give it back and stop
             raise GiveBack(f"cannot run {argv[0]}: {exc.strerror}", fatal=True) from None
-        feed: bytes | None = stdin_of(lease, with_project).encode()
+        pipes = CommandIO(process, stdin_of(lease, with_project).encode(), job.report_progress)
         while True:
             try:
-                out, err = process.communicate(feed, timeout=POLL_SECONDS)
+                process.wait(timeout=POLL_SECONDS)
                 break
             except subprocess.TimeoutExpired:
-                feed = None  # already being written; communicate() carries on with it
-                if abandoning.is_set():
+                if job.abandoning.is_set() or job.cancelled.is_set():
                     _stop_group(process)
+                    pipes.finish()
+                    if job.cancelled.is_set():
+                        raise Cancelled() from None
                     raise GiveBack("stopped by a second signal") from None
+        out, err = pipes.finish()
         stdout = _without_final_newline(out.decode(errors="replace"))
         if process.returncode == 0:
             return Outcome(True, result=stdout, outputs=_json_object(stdout))
@@ -83,7 +87,7 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.communicate(timeout=STOP_GRACE_SECONDS)
+        process.wait(timeout=STOP_GRACE_SECONDS)
     with contextlib.suppress(ProcessLookupError):  # members that ignored SIGTERM, if any
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -177,18 +181,20 @@ def _install_signal_handlers(signals: Signals) -> None:
 def command(connection: Connection, project: str, agent: str, concurrency: int,
             max_tasks: int | None, empty_wait: float | None, permanent_exit_codes: str,
             without_project: bool, command: tuple[str, ...]) -> None:
-    """Lease tasks and run COMMAND for each: the project's instructions (if any), a blank
-    line and the task's instructions on stdin, and
-    TASKDRIVER_TASK_ID, TASKDRIVER_PROJECT_ID, TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID,
-    TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT and TASKDRIVER_VARIABLES (JSON) in its
-    environment. Exit 0 completes the task with stdout as its result (and as its outputs
-    too when stdout is one JSON object); any other exit fails it with the tail of stderr,
-    to be retried unless the code is in --permanent-exit-codes. The lease is kept alive
-    while COMMAND runs. SIGINT/SIGTERM: take no more tasks and let running ones finish; a
-    second signal stops them and gives them back to the queue. Options of `work` come
-    before COMMAND (an unknown one is an error); put `--` before a COMMAND that has options
-    of its own. A COMMAND that cannot start leases nothing; one that stops starting mid-run
-    gives its task back untouched and ends `work`.
+    """Lease tasks and run COMMAND for each: the project's instructions (if any), a blank line and
+    the task's instructions on stdin, and TASKDRIVER_TASK_ID, TASKDRIVER_PROJECT_ID,
+    TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID, TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT and
+    TASKDRIVER_VARIABLES (JSON) in its environment. Exit 0 completes the task with stdout as its
+    result (and as its outputs too when stdout is one JSON object); any other exit fails it with
+    the tail of stderr, to be retried unless the code is in --permanent-exit-codes. The lease is
+    kept alive while COMMAND runs; should an operator cancel the task, COMMAND is stopped
+    (SIGTERM, then SIGKILL) and nothing is reported. Lines `::progress <0-100> <message>` on
+    stderr are sent as the task's progress (at most once a second), not kept in the error.
+    SIGINT/SIGTERM: take no more tasks and let running ones finish; a second signal stops them
+    and gives them back to the queue. Options of `work` come before COMMAND (an unknown one is
+    an error); put `--` before a COMMAND that has options of its own. A COMMAND that cannot
+    start leases nothing; one that stops starting mid-run gives its task back untouched and ends
+    `work`.
 
     Example: taskdriver work -p audits -a claude -c 4 --wait 60 -- claude -p
     """
@@ -214,7 +220,8 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
     took = time.monotonic() - started
     click.echo(f"worked {tally.completed + tally.failed + tally.lost} tasks in {took:.1f}s: "
                f"{tally.completed} completed, {tally.failed} failed, {tally.lost} lost"
-               + (f", {tally.released} given back" if tally.released else ""), err=True)
+               + (f", {tally.released} given back" if tally.released else "")
+               + (f", {tally.cancelled} cancelled" if tally.cancelled else ""), err=True)
     for error in dict.fromkeys(str(error) for error in errors):  # each distinct one, once
         click.echo(f"Error: {error}", err=True)
     if errors:

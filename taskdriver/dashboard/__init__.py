@@ -3,8 +3,8 @@
 A blueprint like the API's: its views call the service (never storage) as the operator, and
 render Jinja templates. Assets (htmx for the live refresh, one stylesheet, a few lines that
 keep "3 min ago" current) are served from `static/`, so it works with no internet.
-`blueprint.py`: sign-in and CSRF; `views.py`: the pages; `actions.py`: what changes state;
-`formatting.py`: how times, leases and tasks read.
+`blueprint.py`: sign-in and CSRF; `views.py`: the pages; `actions.py`: what changes state
+(`controls.py`: pause, resume, cancel); `formatting.py`: how times, leases and tasks read.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ..config import Settings
-from . import actions, formatting, views  # noqa: F401  (their routes and filters)
+from . import actions, controls, formatting, views  # noqa: F401  (routes and filters)
 from .blueprint import blp
 
 SECRET_FILE = "dashboard.secret"

@@ -3,6 +3,7 @@ off; htmx, when present, refreshes the live parts every few seconds."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -52,13 +53,18 @@ def overview_live() -> str:
     return render_template("dashboard/_overview_live.html", **_overview())
 
 
-def stale_leases(project_id: str) -> list[Task]:
+def _running(project_id: str) -> list[Task]:
+    running, _ = services().driver.list_tasks(OPERATOR, project_id,
+                                              TaskFilter(status=TaskStatus.RUNNING),
+                                              limit=MAX_LISTED, offset=0)
+    return running
+
+
+def stale_leases(project_id: str, running: list[Task] | None = None) -> list[Task]:
     """Running tasks whose lease ran out and that no reaper has reclaimed yet."""
-    driver = services().driver
-    running, _ = driver.list_tasks(OPERATOR, project_id, TaskFilter(status=TaskStatus.RUNNING),
-                                   limit=MAX_LISTED, offset=0)
-    now = driver.now()
-    return [task for task in running if rules.lease_expired(task, now)]
+    now = services().driver.now()
+    return [task for task in (_running(project_id) if running is None else running)
+            if rules.lease_expired(task, now)]
 
 
 def _project(project_id: str) -> dict[str, Any]:
@@ -71,8 +77,11 @@ def _project(project_id: str) -> dict[str, Any]:
     batches, _ = driver.list_batches(OPERATOR, project_id, limit=100, offset=0)
     task_types, _ = driver.list_task_types(OPERATOR, project_id, limit=100, offset=0)
     chart = driver.throughput(OPERATOR, project_id, CHART_HOURS, CHART_BUCKET_MINUTES)
+    running = _running(project_id)
     return {"stats": stats, "project": stats.view.project, "counts": stats.view.counts,
-            "agents": driver.agents(OPERATOR, project_id), "stale": stale_leases(project_id),
+            "agents": driver.agents(OPERATOR, project_id),
+            "stale": stale_leases(project_id, running),
+            "running_by_type": Counter(task.type_id for task in running if task.type_id),
             "failures": failures, "failed_total": failed_total, "batches": batches,
             "task_types": task_types, "chart": chart, "chart_hours": CHART_HOURS,
             "chart_peak": max([1, *chart.completed, *chart.failed])}

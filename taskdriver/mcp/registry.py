@@ -37,6 +37,9 @@ REPEATABLE = types.ToolAnnotations(read_only_hint=False, destructive_hint=False,
 OVERWRITES = types.ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                    idempotent_hint=True, open_world_hint=False)
 """Replaces stored fields with the given ones; the old values are gone."""
+ENDS = types.ToolAnnotations(read_only_hint=False, destructive_hint=True,
+                             idempotent_hint=True, open_world_hint=False)
+"""Ends work for good (cancel); a repeat ends nothing more."""
 
 
 class ToolRefusal(Exception):

@@ -85,6 +85,12 @@ class Retried(TypedDict):
     retried: int
 
 
+class Cancelled(TypedDict):
+    """How many unfinished tasks were cancelled."""
+
+    cancelled: int
+
+
 class Reclaimed(TypedDict):
     """Expired leases taken back now."""
 

@@ -7,6 +7,7 @@
 - `queue.py`: next-task, complete, fail, release, extend, reap; its long polls wait in
   `waiting.py`
 - `batches.py`: batch progress, a project's stats and throughput
+- `controls.py`: the fleet controls' claims (paused and limited types) and cancels
 - `sessions.py`: logins, bearer tokens, operator tokens
 
 Every method opens exactly the atomic sections it needs, one after the other; a project's
@@ -27,6 +28,7 @@ from ..events import QueueEvents
 from ..storage import Storage
 from .base import Core
 from .batches import Batches
+from .controls import Cancels
 from .projects import Projects
 from .queue import Queue
 from .sessions import Authenticator
@@ -53,6 +55,7 @@ class TaskDriver:
         self.tasks = Tasks(self.core)
         self.batches = Batches(self.core)
         self.queue = Queue(self.core, self.sessions.ended_sessions)
+        self.cancels = Cancels(self.core)
         self.waits = self.queue.waits
 
         self.resolve_project = self.projects.resolve_project
@@ -89,6 +92,9 @@ class TaskDriver:
         self.fail_task = self.queue.fail_task
         self.release_task = self.queue.release_task
         self.extend_lease = self.queue.extend_lease
+        self.report_progress = self.queue.report_progress
+        self.cancel_task = self.cancels.cancel_task
+        self.cancel_tasks = self.cancels.cancel_tasks
         self.reap_project = self.queue.reap_project
         self.reap = self.queue.reap
 

@@ -91,6 +91,7 @@ class Projects:
                 description=_given(changes.description, project.description),
                 instructions=_given(changes.instructions, project.instructions),
                 status=_given(changes.status, project.status),
+                paused=_given(changes.paused, project.paused),
                 config=(project.config if changes.config is None
                         else changes.config.applied_to(project.config)),
                 updated_at=self.core.now())

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import access, rules
+from .. import access, controls, rules
 from ..errors import FieldError, NotFound
 from ..models import (
     IDEMPOTENCY_WINDOW_SECONDS,
@@ -28,6 +28,7 @@ from ..models import (
 )
 from ..storage import ProjectTx
 from .base import Core, type_of
+from .controls import claim_eligible, held_back
 from .waiting import SessionCheck, WaitHub
 
 
@@ -94,6 +95,8 @@ class Queue:
                     return None
                 if waiter.ended is not None:
                     raise waiter.ended
+                # Read again: paused while this poll waited, it leases nothing.
+                project = self.core.project(principal, project.id)
 
     def _lease_next(self, project: Project, acting: str) -> Lease | None:
         """One attempt at next-task: the agent's live lease, else the next due task.
@@ -107,11 +110,13 @@ class Queue:
             if held is not None and not rules.lease_expired(held, now):
                 return held, []
             _, reclaimed = self._reap(tx, now)
-            task = tx.claim_next(now)
+            if not controls.project_leases(project):
+                return None, reclaimed
+            claimed = claim_eligible(tx, self.core.now)
             leased = None
-            if task is not None:
-                now = self.core.now()  # read again holding the task: after its last change
-                minutes = rules.lease_minutes(type_of(tx, task), project)
+            if claimed is not None:
+                task, task_type, now = claimed
+                minutes = rules.lease_minutes(task_type, project)
                 leased = rules.claim(task, acting, minutes, now)
                 tx.put_task(leased)
             return leased, reclaimed
@@ -123,6 +128,10 @@ class Queue:
     def _availability(self, project_id: str, now: float) -> tuple[int, float | None]:
         """For the long-poll watcher: how many tasks could be leased now, and the soonest
         future moment a lease ends or a delayed task comes due (None: nothing will)."""
+        with self.core.storage.global_tx(write=False) as global_tx:
+            project = global_tx.get_project(project_id)
+        if project is not None and not controls.project_leases(project):
+            return 0, None  # nothing to wake waiters for until it is resumed
         with self.core.storage.project_tx(project_id, write=False) as tx:
             available = self._leasable(tx, now)
             moments = [t.lease_expires_at for t in tx.running_tasks()]
@@ -131,16 +140,19 @@ class Queue:
 
     @staticmethod
     def _leasable(tx: ProjectTx, now: float) -> int:
-        """Queued and due, plus expired leases that will be reclaimed into the queue (and
-        due at once, with no retry delay)."""
+        """Queued and due, less what the fleet controls hold back, plus expired leases
+        that will be reclaimed into the queue (and due at once, with no retry delay)."""
         expired = sum(1 for t in tx.running_tasks() if rules.lease_expired(t, now)
                       and rules.has_retries_left(t)
                       and rules.retry_delay(type_of(tx, t), t.retry_count + 1) == 0)
-        return tx.status_counts()[TaskStatus.QUEUED] - tx.delayed_count(now) + expired
+        return (tx.status_counts()[TaskStatus.QUEUED] - tx.delayed_count(now)
+                - held_back(tx, now) + expired)
 
     def peek(self, principal: Principal, project_id: str) -> int:
         """How many tasks could be leased now (see `_leasable`)."""
         project = self.core.project(principal, project_id)
+        if not controls.project_leases(project):
+            return 0
         with self.core.storage.project_tx(project.id, write=False) as tx:
             return self._leasable(tx, self.core.now())
 
@@ -195,6 +207,14 @@ class Queue:
         """The holder keeps its task `minutes` longer."""
         return self._settle(principal, task_id, agent_name,
                             lambda t, a, now, _: rules.extend_lease(t, a, minutes, now))
+
+    def report_progress(self, principal: Principal, task_id: str, agent_name: str | None,
+                        progress: float | None, message: str | None,
+                        extension_minutes: float | None) -> Task:
+        """The holder says how far it got, optionally keeping its lease longer."""
+        return self._settle(principal, task_id, agent_name,
+                            lambda t, a, now, _: controls.report_progress(
+                                t, a, progress, message, extension_minutes, now))
 
     def reap_project(self, principal: Principal, project_id: str) -> Reaped:
         """Reclaim one project's expired leases now (the `cleanup-leases` route)."""

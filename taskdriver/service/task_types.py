@@ -13,7 +13,8 @@ from ..templates import placeholders
 from .base import Core, earlier_outcome, refuse_taken_name, remember, still_there
 
 # Fields taken as given when set; left out, a new type has `models.TaskType`'s defaults.
-QUEUE_FIELDS = ("priority", "retry_delay_seconds", "retry_backoff", "max_retry_delay_seconds")
+QUEUE_FIELDS = ("priority", "retry_delay_seconds", "retry_backoff", "max_retry_delay_seconds",
+                "max_concurrent", "rate_limit", "paused")
 
 
 class TaskTypes:

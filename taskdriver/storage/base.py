@@ -54,6 +54,7 @@ from ..models import (
     TaskOrder,
     TaskStatus,
     TaskType,
+    TypeLoad,
 )
 
 
@@ -203,14 +204,34 @@ class ProjectTx(IdempotencyRecords):
     # came due stays due (a backend may promote it once, for good).
 
     @abstractmethod
-    def next_due(self, now: float) -> Task | None:
+    def next_due(self, now: float, excluded_types: Collection[str] = ()) -> Task | None:
         """The queued task to hand out at `now`: among those due (`run_after` None or not
-        after `now`), the highest `priority`, and within it the lowest `seq`."""
+        after `now`) and not of an `excluded_types` type, the highest `priority`, and within
+        it the lowest `seq`. Passing over excluded types costs about one step per type, not
+        one per task passed (a paused type's 100,000 tasks do not slow the others')."""
 
     @abstractmethod
-    def claim_next(self, now: float) -> Task | None:
+    def claim_next(self, now: float, excluded_types: Collection[str] = ()) -> Task | None:
         """`next_due`, the task then held by this section; tasks other sections hold are
         passed over without waiting, so concurrent claims take different tasks."""
+
+    @abstractmethod
+    def type_load(self, type_id: str, since: float | None, lock: bool = False) -> TypeLoad:
+        """A task type's running tasks (from an index or a kept count, never a scan of the
+        queue) and the lease starts recorded for it at or after `since` (0 when None).
+
+        With `lock` the section holds the type until it ends (waiting while another
+        section holds it), so what it read stays true for its own claim: the claims of one
+        controlled type take turns across every worker and host."""
+
+    @abstractmethod
+    def record_lease_start(self, type_id: str, at: float, forget_before: float) -> None:
+        """Remember that a lease of a rate-limited type began at `at` (where every worker
+        and host sees it); starts before `forget_before` may be forgotten."""
+
+    @abstractmethod
+    def due_count(self, type_id: str, now: float) -> int:
+        """How many queued tasks of the type are due at `now`."""
 
     @abstractmethod
     def expired_leases(self, now: float) -> list[Task]:

@@ -15,6 +15,7 @@ from ..models import (
     Project,
     ProjectConfig,
     ProjectStatus,
+    RateLimit,
     RetryBackoff,
     Session,
     Task,
@@ -93,6 +94,8 @@ def decode_task_type(raw: dict[str, Any]) -> TaskType:
     raw["duplicate_handling"] = DuplicateHandling(raw["duplicate_handling"])
     if "retry_backoff" in raw:  # records from before backoff existed take the default
         raw["retry_backoff"] = RetryBackoff(raw["retry_backoff"])
+    if raw.get("rate_limit") is not None:
+        raw["rate_limit"] = RateLimit(**raw["rate_limit"])
     return TaskType(**raw)
 
 

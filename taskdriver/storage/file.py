@@ -33,6 +33,7 @@ from ..models import (
     TaskOrder,
     TaskStatus,
     TaskType,
+    TypeLoad,
     owner_prefix,
 )
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
@@ -183,9 +184,23 @@ class FileProjectTx(_ChangeLog, ProjectTx):
     def next_seqs(self, count: int) -> list[int]:
         return list(range(self.state.max_seq + 1, self.state.max_seq + 1 + count))
 
-    def next_due(self, now: float) -> Task | None:
-        packed = self.state.queue.first_due(now, self.state.tasks)
+    def next_due(self, now: float, excluded_types: Collection[str] = ()) -> Task | None:
+        packed = self.state.queue.first_due(now, self.state.tasks, excluded_types)
         return None if packed is None else self._whole(packed)
+
+    def type_load(self, type_id: str, since: float | None, lock: bool = False) -> TypeLoad:
+        # Writers never overlap here: what an exclusive section reads stays true.
+        tally = self.state.by_type
+        return TypeLoad(tally.running[type_id],
+                        0 if since is None else tally.starts_since(type_id, since))
+
+    def record_lease_start(self, type_id: str, at: float, forget_before: float) -> None:
+        """Nothing to write: every process's state notes it as it replays (`type_index`)."""
+
+    def due_count(self, type_id: str, now: float) -> int:
+        tasks = self.state.tasks
+        return (self.state.by_type.queued[type_id]
+                - self.state.queue.waiting_of(type_id, now, tasks))
 
     # Writers of a project never overlap here: what a section reads, it holds.
     lock_task = get_task

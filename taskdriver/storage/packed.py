@@ -22,11 +22,13 @@ from ..models import Task, TaskStatus
 from .codec import decode_attempts, slot_setters
 
 PACKED_FIELDS = ("max_retries", "instructions", "variables", "retry_count", "attempts",
-                 "lease_expires_at", "error", "result", "outputs", "description")
+                 "lease_expires_at", "error", "result", "outputs", "description",
+                 "progress", "progress_message", "progress_at")
 """The fields a packed task keeps in `rest`, in this order: a packed array leaves off its
 trailing values that equal their defaults (a queued task's is three values long)."""
 
-_PACKED_DEFAULTS: tuple[Any, ...] = (None, None, None, 0, (), None, None, None, None, None)
+_PACKED_DEFAULTS: tuple[Any, ...] = (None, None, None, 0, (), None, None, None, None, None,
+                                     None, None, None)
 
 
 class PackedTask:
@@ -129,7 +131,8 @@ class Packer:
         packed.run_after = task.run_after
         packed.rest = _packed_rest([task.max_retries, task.instructions, task.variables,
                                     task.retry_count, task.attempts, task.lease_expires_at,
-                                    task.error, task.result, task.outputs, task.description])
+                                    task.error, task.result, task.outputs, task.description,
+                                    task.progress, task.progress_message, task.progress_at])
         return packed
 
     def pack_stored(self, raw: dict[str, Any]) -> PackedTask:
@@ -152,7 +155,8 @@ class Packer:
         packed.rest = _packed_rest([
             raw["max_retries"], raw["instructions"], raw["variables"],
             raw.get("retry_count", 0), raw.get("attempts"), raw.get("lease_expires_at"),
-            raw.get("error"), raw.get("result"), raw.get("outputs"), raw.get("description")])
+            raw.get("error"), raw.get("result"), raw.get("outputs"), raw.get("description"),
+            raw.get("progress"), raw.get("progress_message"), raw.get("progress_at")])
         return packed
 
 

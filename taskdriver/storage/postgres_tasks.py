@@ -22,6 +22,7 @@ from ..models import (
     TaskOrder,
     TaskStatus,
     TaskType,
+    TypeLoad,
 )
 from .base import Contention, ProjectTx
 from .codec import decode_task, decode_task_type
@@ -61,6 +62,7 @@ class PostgresProjectTx(Section, ProjectTx):
     def put_task_type(self, task_type: TaskType) -> None:
         self._change("put_task_type", id=task_type.id, project_id=self.project_id,
                      name=task_type.name, data=as_json(task_type))
+        self._notify_work()  # a type resumed or given room: its tasks may be leased now
 
     def delete_task_type(self, type_id: str) -> None:
         self._change("delete_task_type", id=type_id, project_id=self.project_id)
@@ -114,11 +116,31 @@ class PostgresProjectTx(Section, ProjectTx):
     def next_seqs(self, count: int) -> list[int]:
         return [int(seq) for seq in self._all("next_seqs", count=count)]
 
-    def next_due(self, now: float) -> Task | None:
+    def next_due(self, now: float, excluded_types: Collection[str] = ()) -> Task | None:
+        if excluded_types:
+            return self._task("next_due_excluding", now=now, excluded=list(excluded_types))
         return self._task("next_due", now=now)
 
-    def claim_next(self, now: float) -> Task | None:
+    def claim_next(self, now: float, excluded_types: Collection[str] = ()) -> Task | None:
+        if excluded_types:  # only then: a claim with no type held back is unchanged
+            return self._task("claim_next_excluding", now=now,
+                              excluded=list(excluded_types))
         return self._task("claim_next", now=now)
+
+    def type_load(self, type_id: str, since: float | None, lock: bool = False) -> TypeLoad:
+        if lock:
+            self._run("lock_task_type", type_id=type_id)
+        running = int(self._one("running_of_type", type_id=type_id))
+        recent = (0 if since is None else
+                  int(self._one("lease_starts_since", type_id=type_id, since=since)))
+        return TypeLoad(running, recent)
+
+    def record_lease_start(self, type_id: str, at: float, forget_before: float) -> None:
+        self._change("record_lease_start", type_id=type_id, at=at, before=forget_before)
+
+    def due_count(self, type_id: str, now: float) -> int:
+        return int(self._one("due_count_of_type", project_id=self.project_id,
+                             type_id=type_id, now=now))
 
     def expired_leases(self, now: float) -> list[Task]:
         return self._tasks("expired_leases", now=now)

@@ -7,9 +7,8 @@ project, claiming, counting and duplicate checks stay O(log n) or better.
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, insort
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -25,6 +24,7 @@ from ..models import (
 )
 from .codec import decode_project, decode_session, decode_task_type
 from .packed import PackedTask, Packer
+from .type_index import TypedQueues, TypeTally
 
 TASK = "task"
 TASK_TYPE = "task_type"
@@ -99,121 +99,6 @@ class EventWindow:
             self._totals = [total - base for total in self._totals[first:]]
 
 
-class _Lane:
-    """The due tasks of one priority, in seq order.
-
-    New tasks arrive in seq order, so most wait in a FIFO of two parallel deques (seq, id):
-    16 bytes a task, where a heap entry (a tuple) took 72. A task that comes back (a retry,
-    an expired lease, a delay that ended, a changed priority) is older than the FIFO's tail,
-    so it waits in a small heap beside it; the older of the two heads goes first.
-    """
-
-    __slots__ = ("seqs", "ids", "returned")
-
-    def __init__(self) -> None:
-        self.seqs: deque[int] = deque()
-        self.ids: deque[str] = deque()
-        self.returned: list[tuple[int, str]] = []
-
-    def add(self, seq: int, task_id: str) -> None:
-        if not self.seqs or seq > self.seqs[-1]:
-            self.seqs.append(seq)
-            self.ids.append(task_id)
-        else:
-            heapq.heappush(self.returned, (seq, task_id))
-
-    def _returned_go_first(self) -> bool:
-        return bool(self.returned) and (not self.seqs or self.returned[0][0] < self.seqs[0])
-
-    def first(self) -> tuple[int, str] | None:
-        """(seq, task id) of the oldest entry, if any."""
-        if self._returned_go_first():
-            return self.returned[0]
-        return (self.seqs[0], self.ids[0]) if self.seqs else None
-
-    def drop_first(self) -> None:
-        if self._returned_go_first():
-            heapq.heappop(self.returned)
-        else:
-            self.seqs.popleft()
-            self.ids.popleft()
-
-
-class TaskQueue:
-    """Queued tasks in the order they are handed out, each step O(log n) at most.
-
-    Due tasks wait in one lane per priority (`_Lane`), highest priority first, oldest
-    first within it. Tasks with a future `run_after` wait in a heap by that moment and move
-    over when it comes. Entries are never removed in place: one that no longer matches its
-    task (leased, changed, deleted) is skipped when it reaches the front.
-    """
-
-    __slots__ = ("lanes", "priorities", "waiting_heap", "waiting")
-
-    def __init__(self) -> None:
-        self.lanes: dict[int, _Lane] = {}
-        self.priorities: list[int] = []  # of the lanes, ascending: the last goes first
-        self.waiting_heap: list[tuple[float, int, str]] = []
-        self.waiting: dict[str, float] = {}  # task id -> run_after, until it comes
-
-    def add(self, task: PackedTask) -> None:
-        if task.run_after is None:
-            self.waiting.pop(task.id, None)
-            self._lane(task.priority).add(task.seq, task.id)
-        else:
-            self.waiting[task.id] = task.run_after
-            heapq.heappush(self.waiting_heap, (task.run_after, task.seq, task.id))
-
-    def _lane(self, priority: int) -> _Lane:
-        lane = self.lanes.get(priority)
-        if lane is None:
-            lane = self.lanes[priority] = _Lane()
-            insort(self.priorities, priority)
-        return lane
-
-    def discard(self, task_id: str) -> None:
-        self.waiting.pop(task_id, None)
-
-    def _promote(self, now: float, tasks: dict[str, PackedTask]) -> None:
-        heap = self.waiting_heap
-        while heap and heap[0][0] <= now:
-            run_after, _, task_id = heapq.heappop(heap)
-            if self.waiting.get(task_id) == run_after:
-                del self.waiting[task_id]
-                task = tasks[task_id]
-                self._lane(task.priority).add(task.seq, task_id)
-
-    def first_due(self, now: float, tasks: dict[str, PackedTask]) -> PackedTask | None:
-        """The next task to hand out at `now`, if any."""
-        self._promote(now, tasks)
-        while self.priorities:
-            priority = self.priorities[-1]
-            lane = self.lanes[priority]
-            while (entry := lane.first()) is not None:
-                seq, task_id = entry
-                task = tasks.get(task_id)
-                if (task is not None and task.status is TaskStatus.QUEUED and task.seq == seq
-                        and task.priority == priority and task_id not in self.waiting):
-                    return task
-                lane.drop_first()  # stale
-            del self.lanes[priority]
-            self.priorities.pop()
-        return None
-
-    def waiting_count(self, now: float, tasks: dict[str, PackedTask]) -> int:
-        """How many queued tasks are not due yet at `now`."""
-        self._promote(now, tasks)
-        return len(self.waiting)
-
-    def next_run_after(self, now: float, tasks: dict[str, PackedTask]) -> float | None:
-        """When the soonest waiting task comes due."""
-        self._promote(now, tasks)
-        heap = self.waiting_heap
-        while heap and self.waiting.get(heap[0][2]) != heap[0][0]:
-            heapq.heappop(heap)  # stale
-        return heap[0][0] if heap else None
-
-
 class ProjectState:
     """One project's task types and tasks with their indexes.
 
@@ -226,7 +111,8 @@ class ProjectState:
         self.task_types: dict[str, TaskType] = {}
         self.tasks: dict[str, PackedTask] = {}  # insertion order is creation order
         self.packer = Packer()
-        self.queue = TaskQueue()
+        self.queue = TypedQueues()
+        self.by_type = TypeTally()
         self.counts: dict[TaskStatus, int] = {status: 0 for status in TaskStatus}
         self.running: dict[str, None] = {}  # ordered set of running task ids
         self.running_by_agent: dict[str, str] = {}
@@ -266,13 +152,15 @@ class ProjectState:
             self._unindex(old)
         if packed is None:
             self.tasks.pop(key, None)
-            self.queue.discard(key)
+            if old is not None:
+                self.queue.discard(old)
         else:
             self.tasks[key] = packed
             self._index(packed, old)
 
     def _unindex(self, task: PackedTask) -> None:
         self.counts[task.status] -= 1
+        self.by_type.unindex(task)
         if task.status is TaskStatus.RUNNING:
             self.running.pop(task.id, None)
             if self.running_by_agent.get(task.assigned_to or "") == task.id:
@@ -293,13 +181,14 @@ class ProjectState:
     def _index(self, task: PackedTask, old: PackedTask | None) -> None:
         status = task.status
         self.counts[status] += 1
+        self.by_type.index(task, old, self.task_types.get(task.type_id or ""))
         self.max_seq = max(self.max_seq, task.seq)
         if status is TaskStatus.QUEUED:
             if (old is None or old.status is not status or old.priority != task.priority
                     or old.run_after != task.run_after):
                 self.queue.add(task)
         else:
-            self.queue.discard(task.id)
+            self.queue.discard(task)
         if status is TaskStatus.RUNNING:
             self.running[task.id] = None
             self.running_by_agent[task.assigned_to or ""] = task.id

@@ -81,15 +81,20 @@ class UpdateProject(Arguments):
     leaseDurationMinutes: float | None = Field(
         None, description=LEASE_MINUTES, gt=0,
         validation_alias=spellings("leaseDurationMinutes", "defaultLeaseDurationMinutes"))
+    paused: bool | None = Field(None, description="true: hand out none of its tasks (agents "
+                                                  "keep and report what they hold); false: "
+                                                  "resume at once.")
 
 
 @tools.tool(UpdateProject, results.Project, OVERWRITES)
 def update_project(client: Client, args: UpdateProject) -> Any:
-    """Change a project's fields; closing it stops new tasks and leases (operators only)."""
+    """Change a project's fields; closing it stops new tasks and leases, pausing stops
+    leases until resumed (operators only)."""
     changes = {key: value for key, value in (
         ("name", args.name), ("description", args.description),
         ("instructions", args.instructions), ("status", args.status),
-        ("config", project_config(args.maxRetries, args.leaseDurationMinutes)))
+        ("config", project_config(args.maxRetries, args.leaseDurationMinutes)),
+        ("paused", args.paused))
         if value is not None}
     return client.update_project(args.projectId, **changes)
 

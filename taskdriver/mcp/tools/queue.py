@@ -105,6 +105,26 @@ def extend_lease(client: Client, args: ExtendLease) -> Any:
                                args.agentName or client.agent_name)
 
 
+class ReportProgress(Arguments):
+    taskId: TaskRef
+    progress: float | None = Field(None, ge=0, le=100, description="How far the task got, "
+                                                                   "0-100.")
+    message: str | None = Field(None, max_length=1000, description="What it is doing now.")
+    extensionMinutes: float | None = Field(None, ge=0.05, le=1440, description=(
+        "Also extend the lease by this many minutes, as extend_lease does."))
+    agentName: AgentName = None
+
+
+@tools.tool(ReportProgress, results.Task, ADDS)
+def report_progress(client: Client, args: ReportProgress) -> Any:
+    """Tell how far a task this agent holds got (progress 0-100 and/or a message; give at
+    least one of progress, message, extensionMinutes). A cancelled task answers 409."""
+    if args.progress is None and args.message is None and args.extensionMinutes is None:
+        raise ToolRefusal("give progress, message or extensionMinutes")
+    return client.report_progress(args.taskId, args.progress, args.message,
+                                  args.extensionMinutes, args.agentName or client.agent_name)
+
+
 @tools.tool(ExtendLease, results.Task, ADDS)
 def extend_task_lease(client: Client, args: ExtendLease) -> Any:
     """The same as extend_lease, under the original server's other name."""

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from ...client import Client
 from .. import results
-from ..registry import ADDS, OVERWRITES, READS, Arguments, Tools
+from ..registry import ADDS, JSON_TEXT, OVERWRITES, READS, Arguments, Tools
 from .common import Limit, Offset, ProjectRef, TypeRef
 
 tools = Tools()
+
+
+class RateLimit(Arguments):
+    count: int = Field(ge=0, le=100_000, description="Leases that may begin (0: no limit).")
+    perSeconds: int = Field(1, ge=1, le=86_400, description="In any interval this long.")
 
 
 class TypeRules(Arguments):
@@ -33,10 +38,22 @@ class TypeRules(Arguments):
     retryBackoff: Literal["fixed", "exponential"] | None = Field(
         None, description="fixed, or exponential (the wait doubles each retry).")
     maxRetryDelaySeconds: float | None = Field(None, ge=0, description="Cap of the wait.")
+    maxConcurrent: int | None = Field(None, ge=0, le=100_000, description=(
+        "At most this many of its tasks running at once, across every agent (0: no limit)."))
+    rateLimit: Annotated[RateLimit | None, JSON_TEXT] = Field(None, description=(
+        "At most count leases of its tasks begin in any perSeconds seconds (count 0: no "
+        "limit)."))
+    paused: bool | None = Field(None, description="true: hand out none of its tasks until "
+                                                  "set false again.")
 
     def rules(self) -> dict[str, Any]:
-        """The given rules as the API's body fields."""
-        return self.model_dump(include=set(TypeRules.model_fields), exclude_none=True)
+        """The given rules as the API's body fields (a 0 limit: none, the API's null)."""
+        rules = self.model_dump(include=set(TypeRules.model_fields), exclude_none=True)
+        if rules.get("maxConcurrent") == 0:
+            rules["maxConcurrent"] = None
+        if self.rateLimit is not None and self.rateLimit.count == 0:
+            rules["rateLimit"] = None
+        return rules
 
 
 class CreateTaskType(TypeRules):
@@ -47,7 +64,8 @@ class CreateTaskType(TypeRules):
 @tools.tool(CreateTaskType, results.TaskType, ADDS)
 def create_task_type(client: Client, args: CreateTaskType) -> Any:
     """Create a task type: a prompt template with {{variables}} and its queue rules
-    (default priority of its tasks; wait before a retry, fixed or doubling, capped)."""
+    (default priority of its tasks; wait before a retry, fixed or doubling, capped; how
+    many may run at once, how fast leases may begin)."""
     return client.create_task_type(args.projectId, args.name, **args.rules())
 
 
@@ -85,6 +103,7 @@ class UpdateTaskType(TypeRules):
 
 @tools.tool(UpdateTaskType, results.TaskType, OVERWRITES)
 def update_task_type(client: Client, args: UpdateTaskType) -> Any:
-    """Change a task type (named by id or name in the project); tasks keep theirs."""
+    """Change a task type (named by id or name in the project); tasks keep theirs.
+    paused true stops handing out its tasks, false resumes at once."""
     fields = args.rules() | ({"name": args.name} if args.name else {})
     return client.update_task_type(client.task_type_id(args.projectId, args.typeId), **fields)

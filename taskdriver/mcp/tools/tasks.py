@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ...client import Client
 from .. import results
-from ..registry import ADDS, JSON_TEXT, READS, Arguments, ToolRefusal, Tools
+from ..registry import ADDS, ENDS, JSON_TEXT, READS, Arguments, ToolRefusal, Tools
 from .common import BatchRef, Limit, MaybeBatchRef, MaybeTypeRef, Offset, ProjectRef, TaskRef
 
 tools = Tools()
@@ -76,7 +76,7 @@ def create_tasks_bulk(client: Client, args: CreateTasksBulk) -> Any:
 
 class ListTasks(Arguments):
     projectId: ProjectRef
-    status: Literal["queued", "running", "completed", "failed", "all"] | None = Field(
+    status: Literal["queued", "running", "completed", "failed", "cancelled", "all"] | None = Field(
         None, description="Only tasks with this status (all, or leave out, for every one).")
     typeId: MaybeTypeRef = None
     assignedTo: str | None = Field(None, description="Only tasks last leased by this agent.")
@@ -134,3 +134,33 @@ def retry_failed_tasks(client: Client, args: RetryFailed) -> Any:
     with a fresh retry budget (operators only)."""
     type_id = client.task_type_id(args.projectId, args.typeId) if args.typeId else None
     return {"retried": client.retry_failed(args.projectId, args.batchId, type_id)}
+
+
+class CancelTask(Arguments):
+    taskId: TaskRef
+    reason: str | None = Field(None, max_length=1000, description="Why; kept in the task's "
+                                                                  "error.")
+
+
+@tools.tool(CancelTask, results.Task, ENDS)
+def cancel_task(client: Client, args: CancelTask) -> Any:
+    """End a queued or running task for good (status cancelled; operators only); its
+    agent's later reports are refused."""
+    return client.cancel_task(args.taskId, args.reason)
+
+
+class CancelTasks(Arguments):
+    projectId: ProjectRef
+    batchId: str | None = Field(None, description="Only the tasks of this batch.")
+    typeId: MaybeTypeRef = None
+    status: Literal["queued", "running"] | None = Field(
+        None, description="Only queued or only running tasks (leave out for both).")
+
+
+@tools.tool(CancelTasks, results.Cancelled, ENDS)
+def cancel_tasks(client: Client, args: CancelTasks) -> Any:
+    """Cancel every unfinished task of a project (of a batch, a type, a status) at once
+    (operators only)."""
+    type_id = client.task_type_id(args.projectId, args.typeId) if args.typeId else None
+    return {"cancelled": client.cancel_tasks(args.projectId, args.batchId, type_id,
+                                             args.status)}

@@ -163,6 +163,64 @@ WHERE project_id = %(project_id)s AND status = 'queued'
   AND (run_after IS NULL OR run_after <= %(now)s)
 ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED;
 
+-- name: claim_next_excluding
+-- `claim_next` passing over some types (paused, at their limit): the head of each other
+-- type's due queue (td_tasks_ready_by_type), untyped tasks as one more, the best of them.
+-- Each head is locked as it is found (those another transaction holds are passed over);
+-- the heads not taken are let go when the transaction ends.
+WITH eligible (type_id) AS (
+    SELECT id FROM td_task_types
+    WHERE project_id = %(project_id)s AND NOT (id = ANY (%(excluded)s))
+), heads AS (
+    SELECT head.id, head.priority, head.seq FROM eligible CROSS JOIN LATERAL (
+        SELECT t.id, t.priority, t.seq FROM td_tasks t
+        WHERE t.project_id = %(project_id)s AND t.status = 'queued'
+          AND t.type_id = eligible.type_id
+          AND (t.run_after IS NULL OR t.run_after <= %(now)s)
+        ORDER BY t.priority DESC, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED) AS head
+    UNION ALL
+    SELECT * FROM (
+        SELECT t.id, t.priority, t.seq FROM td_tasks t
+        WHERE t.project_id = %(project_id)s AND t.status = 'queued' AND t.type_id IS NULL
+          AND (t.run_after IS NULL OR t.run_after <= %(now)s)
+        ORDER BY t.priority DESC, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED) AS untyped
+)
+SELECT data FROM td_tasks
+WHERE id = (SELECT id FROM heads ORDER BY priority DESC, seq LIMIT 1);
+
+-- name: next_due_excluding
+-- `next_due` passing over some types, as `claim_next_excluding` without locks.
+SELECT data FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'queued'
+  AND (run_after IS NULL OR run_after <= %(now)s)
+  AND (type_id IS NULL OR NOT (type_id = ANY (%(excluded)s)))
+ORDER BY priority DESC, seq LIMIT 1;
+
+-- name: lock_task_type
+-- Hold a task type until the transaction ends: the claims of a controlled type take turns.
+SELECT 1 FROM td_task_types WHERE id = %(type_id)s FOR NO KEY UPDATE;
+
+-- name: running_of_type
+-- A type's running tasks, from td_tasks_running_by_type.
+SELECT count(*) FROM td_tasks WHERE type_id = %(type_id)s AND status = 'running';
+
+-- name: lease_starts_since
+-- Leases of a rate-limited type begun at or after a moment.
+SELECT count(*) FROM td_lease_starts WHERE type_id = %(type_id)s AND started_at >= %(since)s;
+
+-- name: record_lease_start
+-- Note a lease start, and forget the type's starts no window reaches any more.
+WITH forgotten AS (
+    DELETE FROM td_lease_starts WHERE type_id = %(type_id)s AND started_at < %(before)s
+)
+INSERT INTO td_lease_starts (type_id, started_at) VALUES (%(type_id)s, %(at)s);
+
+-- name: due_count_of_type
+-- How many of a type's queued tasks are due (td_tasks_ready_by_type).
+SELECT count(*) FROM td_tasks
+WHERE project_id = %(project_id)s AND type_id = %(type_id)s AND status = 'queued'
+  AND (run_after IS NULL OR run_after <= %(now)s);
+
 -- name: lock_task
 -- One task of a project, locked until the transaction ends (waits for another holder).
 SELECT data FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s FOR UPDATE;
