@@ -10,7 +10,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only a type: dependencies.py builds on these records
+    from .dependencies import TaskDetail
 
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_LEASE_DURATION_MINUTES = 10.0
@@ -54,6 +57,18 @@ class TaskStatus(str, Enum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    WAITING = "waiting"  # has an unfinished dependency: never leased until released
+
+
+class DependencyFailure(str, Enum):
+    """What a waiting task does when one of its dependencies ends failed (or cancelled):
+    fail too (naming it), or run anyway."""
+
+    FAIL = "fail"
+    RUN = "run"
+
+
+MAX_DEPENDS_ON = 100  # task ids one task may wait for
 
 
 class AttemptStatus(str, Enum):
@@ -161,6 +176,10 @@ class Task:
     description: str | None = None  # for people; agents work from the instructions
     priority: int = 0  # higher first; within a priority, lower `seq` first
     run_after: float | None = None  # not handed out before this moment (None: due)
+    # What it waits for (fixed at creation): these tasks, and every task of this batch.
+    depends_on: tuple[str, ...] = ()
+    depends_on_batch: str | None = None
+    on_dependency_failure: DependencyFailure = DependencyFailure.FAIL
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +356,7 @@ class Lease:
 
     task: Task
     project: Project
+    detail: TaskDetail | None = None  # the task with what it waited for
 
 
 @dataclass(frozen=True, slots=True)

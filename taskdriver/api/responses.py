@@ -16,7 +16,14 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from ..models import AttemptStatus, DuplicateHandling, ProjectStatus, RetryBackoff, TaskStatus
+from ..models import (
+    AttemptStatus,
+    DependencyFailure,
+    DuplicateHandling,
+    ProjectStatus,
+    RetryBackoff,
+    TaskStatus,
+)
 from ..times import rfc3339
 from .fields import Timestamp
 
@@ -43,6 +50,8 @@ class StatsSchema(Schema):
     failed_tasks = fields.Int(data_key="failedTasks")
     queued_tasks = fields.Int(data_key="queuedTasks")
     running_tasks = fields.Int(data_key="runningTasks")
+    waiting_tasks = fields.Int(data_key="waitingTasks",
+                               metadata={"description": "Waiting for a dependency"})
 
 
 def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
@@ -51,7 +60,8 @@ def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
             "completed_tasks": counts[TaskStatus.COMPLETED],
             "failed_tasks": counts[TaskStatus.FAILED],
             "queued_tasks": counts[TaskStatus.QUEUED],
-            "running_tasks": counts[TaskStatus.RUNNING]}
+            "running_tasks": counts[TaskStatus.RUNNING],
+            "waiting_tasks": counts[TaskStatus.WAITING]}
 
 
 class ProjectConfigSchema(Schema):
@@ -128,6 +138,10 @@ class TaskSchema(Schema):
     created_at = Timestamp(data_key="createdAt")
     updated_at = Timestamp(data_key="updatedAt")
     completed_at = Timestamp(data_key="completedAt", allow_none=True)
+    depends_on = fields.List(fields.Str(), data_key="dependsOn")
+    depends_on_batch = fields.Str(data_key="dependsOnBatch", allow_none=True)
+    on_dependency_failure = fields.Enum(DependencyFailure, by_value=True,
+                                        data_key="onDependencyFailure")
 
     def _run_after(self, task: Any) -> str | None:
         """`runAfter` while the task waits for its moment, null once it is due (as of the
@@ -138,6 +152,36 @@ class TaskSchema(Schema):
         if now is not None and task.run_after <= now:
             return None
         return rfc3339(task.run_after)
+
+
+class DependencySchema(Schema):
+    """One task a task depends on, as its agent reads it."""
+
+    id = fields.Str()
+    status = fields.Enum(TaskStatus, by_value=True)
+    result = fields.Raw(allow_none=True)
+    outputs = fields.Raw(allow_none=True)
+
+
+class BatchSummarySchema(Schema):
+    batch_id = fields.Str(data_key="batchId")
+    total = fields.Int()
+    completed = fields.Int()
+    failed = fields.Int()
+    cancelled = fields.Int()
+
+
+class TaskDetailSchema(TaskSchema):
+    """Dumps a `dependencies.TaskDetail`: the task, what it waits for, what waits for it."""
+
+    dependencies = fields.List(fields.Nested(DependencySchema), metadata={
+        "description": "Its dependsOn tasks as they are now"})
+    dependency_batch = fields.Nested(BatchSummarySchema, attribute="batch",
+                                     data_key="dependencyBatch", allow_none=True, metadata={
+                                         "description": "Its dependsOnBatch batch's counts"})
+    dependents = fields.List(fields.Str(), metadata={
+        "description": "Ids of the tasks that depend on it (or on its batch); empty in a "
+                       "lease"})
 
 
 class SessionSchema(Schema):
@@ -211,6 +255,7 @@ class BatchSchema(Schema):
     running = _count_of(TaskStatus.RUNNING)
     completed = _count_of(TaskStatus.COMPLETED)
     failed = _count_of(TaskStatus.FAILED)
+    waiting = _count_of(TaskStatus.WAITING)
     done = fields.Bool()
 
 
@@ -241,7 +286,7 @@ class NextTaskSchema(Schema):
     and the task's `project` with the instructions the agent reads before the task's."""
 
     id = fields.Str(attribute="task.id", metadata={"description": "Same as task.id"})
-    task = fields.Nested(TaskSchema, allow_none=True)
+    task = fields.Nested(TaskDetailSchema, allow_none=True)
     agent_name = fields.Str(data_key="agentName")
     project = fields.Nested(LeaseProjectSchema, allow_none=True)
 

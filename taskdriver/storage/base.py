@@ -234,6 +234,20 @@ class ProjectTx(IdempotencyRecords):
         """The running task assigned to this agent, if any."""
 
     @abstractmethod
+    def waiting_dependents(self, task_ids: Collection[str], batch_ids: Collection[str]
+                           ) -> list[Task]:
+        """The `waiting` tasks that depend on any of these tasks (`depends_on`) or batches
+        (`depends_on_batch`), in id order, each then held by this section (waiting while
+        another section holds it): the tasks finishing these may release. Found through an
+        index from a task and from a batch to its dependents, so the cost follows how many
+        depend on them, never how many tasks the project holds."""
+
+    @abstractmethod
+    def dependents(self, task_id: str, batch_id: str | None, limit: int) -> list[str]:
+        """Ids of up to `limit` tasks, in any status, that depend on this task or on this
+        batch (None: no batch), oldest first."""
+
+    @abstractmethod
     def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:
         """For each key that has one, the oldest task that is not failed with that key."""
 

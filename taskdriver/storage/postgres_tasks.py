@@ -36,6 +36,9 @@ _TASK_COLUMNS = ("id", "seq", "status", "type_id", "batch_id", "assigned_to", "d
 def _columns(task: Task) -> dict[str, Any]:
     values = {name: getattr(task, name) for name in _TASK_COLUMNS}
     values["status"] = task.status.value
+    # One text per task (NULL: none), split again by the query: see `add_tasks` in SQL.
+    values["depends_on"] = ",".join(task.depends_on) or None
+    values["depends_on_batch"] = task.depends_on_batch
     return values
 
 
@@ -93,7 +96,7 @@ class PostgresProjectTx(Section, ProjectTx):
         if not tasks:
             return
         rows = [_columns(task) for task in tasks]
-        columns = {name: [row[name] for row in rows] for name in _TASK_COLUMNS}
+        columns = {name: [row[name] for row in rows] for name in rows[0]}
         columns["unique_key"] = [task.duplicate_key if task.duplicate_key in unique_keys
                                  else None for task in tasks]
         stored = self._run("add_tasks", **columns, project_id=self.project_id,
@@ -135,6 +138,16 @@ class PostgresProjectTx(Section, ProjectTx):
 
     def task_held_by(self, agent_name: str) -> Task | None:
         return self._task("task_held_by", agent_name=agent_name)
+
+    def waiting_dependents(self, task_ids: Collection[str], batch_ids: Collection[str]
+                           ) -> list[Task]:
+        return self._tasks("waiting_dependents", task_ids=list(task_ids),
+                           batch_ids=list(batch_ids))
+
+    def dependents(self, task_id: str, batch_id: str | None, limit: int) -> list[str]:
+        return [str(found) for found in self._all("dependents", project_id=self.project_id,
+                                                   task_id=task_id, batch_id=batch_id,
+                                                   limit=limit)]
 
     def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:
         found = self._tasks("find_duplicates", keys=list(duplicate_keys))

@@ -95,8 +95,9 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, data = EXCLUDED.data;
 DELETE FROM td_task_types WHERE id = %(id)s AND project_id = %(project_id)s;
 
 -- name: task_type_in_use
--- Whether a queued or running task uses a task type.
-SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status IN ('queued', 'running') LIMIT 1;
+-- Whether a queued, running or waiting task uses a task type.
+SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status IN ('queued', 'running', 'waiting')
+LIMIT 1;
 
 -- name: get_task
 -- One task of a project.
@@ -107,10 +108,11 @@ SELECT data FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
 -- its unique key while it is live and its duplicate key stays).
 INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
                       duplicate_key, assigned_at, completed_at, lease_expires_at,
-                      updated_at, priority, run_after, data)
+                      updated_at, priority, run_after, depends_on, depends_on_batch, data)
 VALUES (%(id)s, %(project_id)s, %(seq)s, %(status)s, %(type_id)s, %(batch_id)s,
         %(assigned_to)s, %(duplicate_key)s, %(assigned_at)s, %(completed_at)s,
-        %(lease_expires_at)s, %(updated_at)s, %(priority)s, %(run_after)s, %(data)s)
+        %(lease_expires_at)s, %(updated_at)s, %(priority)s, %(run_after)s,
+        string_to_array(%(depends_on)s::text, ','), %(depends_on_batch)s, %(data)s)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status, batch_id = EXCLUDED.batch_id,
     assigned_to = EXCLUDED.assigned_to, duplicate_key = EXCLUDED.duplicate_key,
@@ -124,21 +126,25 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: add_tasks
 -- Store new tasks in one statement; a task whose unique key a live task holds is left out
--- (the caller compares the row count and looks again).
+-- (the caller compares the row count and looks again). `depends_on` comes as one
+-- comma-joined text per task (arrays of arrays must be rectangular).
 INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
                       duplicate_key, unique_key, assigned_at, completed_at,
-                      lease_expires_at, updated_at, priority, run_after, data)
+                      lease_expires_at, updated_at, priority, run_after, depends_on,
+                      depends_on_batch, data)
 SELECT t.id, %(project_id)s, t.seq, t.status, t.type_id, t.batch_id, t.assigned_to,
        t.duplicate_key, t.unique_key, t.assigned_at, t.completed_at, t.lease_expires_at,
-       t.updated_at, t.priority, t.run_after, t.data::jsonb
+       t.updated_at, t.priority, t.run_after, string_to_array(t.depends_on, ','),
+       t.depends_on_batch, t.data::jsonb
 FROM unnest(%(id)s::text[], %(seq)s::bigint[], %(status)s::text[], %(type_id)s::text[],
             %(batch_id)s::text[], %(assigned_to)s::text[], %(duplicate_key)s::text[],
             %(unique_key)s::text[], %(assigned_at)s::float8[], %(completed_at)s::float8[],
             %(lease_expires_at)s::float8[], %(updated_at)s::float8[],
-            %(priority)s::integer[], %(run_after)s::float8[], %(data)s::text[])
+            %(priority)s::integer[], %(run_after)s::float8[], %(depends_on)s::text[],
+            %(depends_on_batch)s::text[], %(data)s::text[])
      AS t(id, seq, status, type_id, batch_id, assigned_to, duplicate_key, unique_key,
           assigned_at, completed_at, lease_expires_at, updated_at, priority, run_after,
-          data)
+          depends_on, depends_on_batch, data)
 ON CONFLICT (project_id, unique_key) WHERE unique_key IS NOT NULL DO NOTHING;
 
 -- name: delete_task
@@ -200,6 +206,28 @@ SELECT DISTINCT ON (duplicate_key) data FROM td_tasks
 WHERE project_id = %(project_id)s AND duplicate_key = ANY(%(keys)s::text[])
   AND status <> 'failed' AND duplicate_key IS NOT NULL
 ORDER BY duplicate_key, seq;
+
+-- name: waiting_dependents
+-- The waiting tasks depending on these tasks or batches (td_tasks_depends_on,
+-- td_tasks_depends_on_batch), locked in id order (so two releases never deadlock); a row
+-- another transaction holds is waited for, then looked at again as it committed.
+SELECT data FROM td_tasks
+WHERE id IN (SELECT id FROM td_tasks WHERE depends_on && %(task_ids)s::text[]
+             UNION
+             SELECT id FROM td_tasks WHERE project_id = %(project_id)s
+                AND depends_on_batch = ANY(%(batch_ids)s::text[]))
+  AND project_id = %(project_id)s AND status = 'waiting'
+ORDER BY id FOR UPDATE;
+
+-- name: dependents
+-- Ids of the tasks (any status) depending on a task or on a batch, oldest first.
+SELECT id FROM td_tasks
+WHERE id IN (SELECT id FROM td_tasks WHERE depends_on @> ARRAY[%(task_id)s]::text[]
+             UNION
+             SELECT id FROM td_tasks WHERE project_id = %(project_id)s
+                AND depends_on_batch = %(batch_id)s)
+  AND project_id = %(project_id)s
+ORDER BY seq LIMIT %(limit)s;
 
 -- name: status_counts
 -- A project's task counts by status (kept by the td_tasks_tally triggers, one row a shard).

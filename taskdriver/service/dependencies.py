@@ -1,0 +1,152 @@
+"""Dependencies inside a section: check a new task's, start it where they say, release the
+dependents of tasks that finished, and read what a task waits for.
+
+The rules are `taskdriver.dependencies`; this module loads what they read and stores what
+they decide, always inside the caller's section: the release of a finished task's
+dependents (and the failure cascading from them) is in the same commit as the change that
+finished it, on every backend. Only the finished tasks' own dependents are looked at (the
+storage's index), and a batch's dependents only once its counts say it finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from .. import dependencies
+from ..dependencies import FINISHED, BatchSummary, TaskDetail
+from ..errors import Conflict, FieldError
+from ..inputs import TaskSpec
+from ..models import MAX_DEPENDS_ON, Task, TaskStatus
+from ..storage import ProjectTx
+
+DEPENDENTS_SHOWN = 1000  # ids of the tasks waiting for one task, in its detail
+
+
+class Lookups:
+    """What the rules read, each looked up once per section: tasks by id (None: not in
+    the project) and batches' counts; tasks this section changed are told to it."""
+
+    def __init__(self, tx: ProjectTx) -> None:
+        self.tx = tx
+        self.tasks: dict[str, Task | None] = {}
+        self.batches: dict[str, dict[TaskStatus, int]] = {}
+
+    def task(self, task_id: str) -> Task | None:
+        if task_id not in self.tasks:
+            self.tasks[task_id] = self.tx.get_task(task_id)
+        return self.tasks[task_id]
+
+    def batch(self, batch_id: str) -> dict[TaskStatus, int]:
+        if batch_id not in self.batches:
+            self.batches[batch_id] = self.tx.status_counts(batch_id)
+        return self.batches[batch_id]
+
+    def changed(self, old: Task | None, new: Task) -> None:
+        """A task this section stored (or is about to store): later reads see it."""
+        self.tasks[new.id] = new
+        for task, step in ((old, -1), (new, 1)):
+            if task is not None and task.batch_id in self.batches:
+                self.batches[task.batch_id][task.status] += step
+
+    def added(self, task: Task) -> None:
+        """A task this section is creating: later checks and outlooks count it in."""
+        self.tasks[task.id] = task
+        if task.batch_id is not None:
+            self.batch(task.batch_id)[task.status] += 1
+
+    def outlook(self, task: Task) -> tuple[TaskStatus, str | None]:
+        """What the task's dependencies say it should be now."""
+        found: Mapping[str, Task | None] = {dep: self.task(dep) for dep in task.depends_on}
+        batch = self.batch(task.depends_on_batch) if task.depends_on_batch else None
+        return dependencies.outlook(task, found, batch)
+
+
+def check_spec(lookups: Lookups, spec: TaskSpec) -> None:
+    """Refuse (422) dependencies that are not tasks or a batch of this project (a task of
+    another project is not found here, like one that never was)."""
+    if len(spec.depends_on) > MAX_DEPENDS_ON:
+        raise FieldError("dependsOn", f"At most {MAX_DEPENDS_ON} task ids",
+                         list(spec.depends_on))
+    for index, task_id in enumerate(spec.depends_on):
+        if lookups.task(task_id) is None:
+            raise FieldError(f"dependsOn.{index}", "Task not found in this project", task_id)
+    batch_id = spec.depends_on_batch
+    if batch_id is not None:
+        if batch_id == spec.batch_id:
+            raise FieldError("dependsOnBatch", "A task cannot wait for its own batch",
+                             batch_id)
+        if not any(lookups.batch(batch_id).values()):
+            raise FieldError("dependsOnBatch", "Batch has no task in this project", batch_id)
+
+
+def starting(lookups: Lookups, task: Task, now: float) -> Task:
+    """A new task as its dependencies say it starts: queued, waiting, or already failed."""
+    if not dependencies.has_dependencies(task):
+        return task
+    status, error = lookups.outlook(task)
+    return dependencies.settle(task, status, error, now)
+
+
+def release_dependents(tx: ProjectTx, finished: Iterable[Task], now: float,
+                       lookups: Lookups | None = None) -> list[Task]:
+    """Move the waiting dependents of these tasks (just stored, in this section) where
+    their dependencies now say, cascading through dependents that fail in turn; returns
+    the tasks changed. Call it after storing any change that finishes a task."""
+    lookups = lookups or Lookups(tx)
+    changed: list[Task] = []
+    frontier = [task for task in finished if task.status in FINISHED]
+    while frontier:
+        lookups.tasks.update((task.id, task) for task in frontier)
+        batches = {task.batch_id for task in frontier if task.batch_id is not None
+                   and dependencies.batch_finished(lookups.batch(task.batch_id))}
+        waiting = tx.waiting_dependents([task.id for task in frontier], batches)
+        frontier = []
+        for dependent in waiting:
+            status, error = lookups.outlook(dependent)
+            moved = dependencies.settle(dependent, status, error, now)
+            if moved is dependent:
+                continue
+            tx.put_task(moved)
+            lookups.changed(dependent, moved)
+            changed.append(moved)
+            if moved.status in FINISHED:
+                frontier.append(moved)
+    return changed
+
+
+def retried(tx: ProjectTx, task: Task) -> Task:
+    """A task `rules.retry` queued again, moved where its dependencies now say."""
+    if not dependencies.has_dependencies(task):
+        return task
+    status, error = Lookups(tx).outlook(task)
+    return dependencies.retried(task, status, error)
+
+
+def refuse_delete_if_depended_on(tx: ProjectTx, task: Task) -> None:
+    """A task others depend on (itself or, for a batch's dependents, its batch) stays."""
+    found = tx.dependents(task.id, task.batch_id, limit=1)
+    if found:
+        raise Conflict(f"Task {found[0]} depends on this task; delete that one first")
+
+
+def refuse_if_batch_depended_on(tx: ProjectTx, batch_id: str) -> None:
+    """A task leaves a batch others depend on only by finishing (409)."""
+    found = tx.dependents("", batch_id, limit=1)
+    if found:
+        raise Conflict(f"Task {found[0]} depends on batch {batch_id}; a task cannot leave it")
+
+
+def detail(tx: ProjectTx, task: Task, with_dependents: bool = True) -> TaskDetail:
+    """A task with its dependencies as they are now and (`with_dependents`) the ids of
+    those waiting for it."""
+    if not dependencies.has_dependencies(task) and not with_dependents:
+        return TaskDetail(task)
+    found = tuple(dep for dep in (tx.get_task(task_id) for task_id in task.depends_on)
+                  if dep is not None)
+    batch: BatchSummary | None = None
+    if task.depends_on_batch is not None:
+        counts = tx.status_counts(task.depends_on_batch)
+        batch = dependencies.batch_summary(task.depends_on_batch, counts)
+    waiting_for_it = (tuple(tx.dependents(task.id, task.batch_id, DEPENDENTS_SHOWN))
+                      if with_dependents else ())
+    return TaskDetail(task, found, batch, waiting_for_it)
