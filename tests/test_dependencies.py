@@ -1,0 +1,211 @@
+"""Dependencies (issue 23) through the HTTP surface, on both backends: a task that waits for
+others (`dependsOn`, `dependsOnBatch`) is `waiting`, never leased, until its last one
+finishes; then it is queued, or failed naming the dependency (cascading), or queued anyway
+with `onDependencyFailure: "run"`. Peek, stats, batch status and the task list agree with
+what next-task hands out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Api, Clock
+
+BACKENDS = ("file", "postgresql")
+
+
+def _lease(api: Api, agent: str, project_id: str) -> dict[str, Any] | None:
+    return api.next_task(agent, project_id).get_json()["data"]["task"]
+
+
+def _complete(api: Api, task: dict[str, Any], agent: str, result: Any = "ok",
+              outputs: Any = None) -> dict[str, Any]:
+    response = api.post(f"/api/tasks/{task['id']}/complete",
+                        {"agentName": agent, "result": result, "outputs": outputs})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
+
+
+def _fail(api: Api, task: dict[str, Any], agent: str) -> dict[str, Any]:
+    response = api.post(f"/api/tasks/{task['id']}/fail",
+                        {"agentName": agent, "error": "broke", "canRetry": False})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
+
+
+def _status(api: Api, task: dict[str, Any]) -> str:
+    return str(api.get(f"/api/tasks/{task['id']}").get_json()["data"]["status"])
+
+
+def _figures(api: Api, project_id: str, batch: str | None = None) -> dict[str, Any]:
+    """What peek, stats and (for a batch) batch status say."""
+    base = f"/api/projects/{project_id}"
+    stats = api.get(f"{base}/stats").get_json()["data"]
+    figures = {"available": api.get(f"{base}/peek-next-task").get_json()["data"][
+        "tasksAvailable"], "waiting": stats["project"]["stats"]["waitingTasks"],
+        "queued": stats["project"]["stats"]["queuedTasks"]}
+    listed = api.get(f"{base}/tasks?status=waiting").get_json()
+    figures["listed_waiting"] = listed["pagination"]["total"] if "pagination" in listed \
+        else len(listed["data"])
+    if batch is not None:
+        progress = api.get(f"{base}/batches/{batch}").get_json()["data"]
+        figures["batch"] = (progress["waiting"], progress["done"])
+    return figures
+
+
+def test_waits_for_two_then_leased_with_their_results(api: Api, project: dict) -> None:
+    pid = project["id"]
+    first, second = api.task(pid, instructions="a"), api.task(pid, instructions="b")
+    join = api.task(pid, instructions="join", dependsOn=[first["id"], second["id"]])
+    assert join["status"] == "waiting" and join["dependsOn"] == [first["id"], second["id"]]
+    assert join["onDependencyFailure"] == "fail" and join["dependsOnBatch"] is None
+    assert _figures(api, pid) == {"available": 2, "waiting": 1, "queued": 2,
+                                  "listed_waiting": 1}
+
+    a = _lease(api, "w1", pid)
+    b = _lease(api, "w2", pid)
+    assert {a["id"], b["id"]} == {first["id"], second["id"]}  # the waiting one never
+    assert _lease(api, "w3", pid) is None
+    _complete(api, a, "w1", result={"n": 1}, outputs=["x"])
+    assert _status(api, join) == "waiting" and _lease(api, "w3", pid) is None
+    assert _figures(api, pid)["available"] == 0
+    _complete(api, b, "w2", result={"n": 2})
+    assert _figures(api, pid) == {"available": 1, "waiting": 0, "queued": 1,
+                                  "listed_waiting": 0}
+
+    leased = _lease(api, "w3", pid)
+    assert leased is not None and leased["id"] == join["id"]
+    by_id = {dep["id"]: dep for dep in leased["dependencies"]}
+    assert by_id[first["id"]] == {"id": first["id"], "status": "completed",
+                                  "result": {"n": 1} if a["id"] == first["id"] else {"n": 2},
+                                  "outputs": ["x"] if a["id"] == first["id"] else None}
+    assert by_id[second["id"]]["status"] == "completed" and leased["dependencyBatch"] is None
+    read = api.get(f"/api/tasks/{first['id']}").get_json()["data"]
+    assert read["dependents"] == [join["id"]]  # what waits for it
+
+
+def test_a_failed_dependency_fails_the_dependent_and_its_dependents(api: Api,
+                                                                     project: dict) -> None:
+    pid = project["id"]
+    root = api.task(pid, instructions="root")
+    child = api.task(pid, instructions="child", dependsOn=[root["id"]])
+    grandchild = api.task(pid, instructions="grandchild", dependsOn=[child["id"]])
+    runs_anyway = api.task(pid, instructions="cleanup", dependsOn=[root["id"]],
+                           onDependencyFailure="run")
+    _fail(api, _lease(api, "w1", pid), "w1")
+
+    read = api.get(f"/api/tasks/{child['id']}").get_json()["data"]
+    assert read["status"] == "failed" and root["id"] in read["error"]
+    read = api.get(f"/api/tasks/{grandchild['id']}").get_json()["data"]
+    assert read["status"] == "failed" and child["id"] in read["error"]
+    assert _status(api, runs_anyway) == "queued"
+    leased = _lease(api, "w2", pid)
+    assert leased["id"] == runs_anyway["id"]
+    assert leased["dependencies"][0]["status"] == "failed"
+
+    # Retrying the dependency first, then the dependent: it waits again, then runs.
+    assert api.post(f"/api/tasks/{grandchild['id']}/retry").status_code == 409  # child failed
+    assert api.post(f"/api/tasks/{root['id']}/retry").status_code == 200
+    retried = api.post(f"/api/projects/{pid}/tasks/retry").get_json()["data"]["retried"]
+    assert retried == 2
+    assert _status(api, child) == "waiting" and _status(api, grandchild) == "waiting"
+    _complete(api, _lease(api, "w3", pid), "w3")
+    assert _status(api, child) == "queued" and _status(api, grandchild) == "waiting"
+
+
+def test_depends_on_batch_releases_once_the_batch_finished(api: Api, project: dict) -> None:
+    pid = project["id"]
+    items = api.post(f"/api/projects/{pid}/tasks/bulk",
+                     {"batchId": "map", "tasks": [{"instructions": f"map {i}"} for i in range(3)]})
+    assert items.status_code == 201
+    reduce_ = api.task(pid, instructions="reduce", dependsOnBatch="map")
+    assert reduce_["status"] == "waiting"
+    assert _figures(api, pid, "map")["batch"] == (0, False)
+    late = api.task(pid, instructions="map late", batchId="map")  # joins before it finishes
+
+    agents = []
+    for index in range(4):
+        task = _lease(api, f"m{index}", pid)
+        assert task is not None and task["id"] != reduce_["id"]
+        agents.append((task, f"m{index}"))
+    assert _lease(api, "r", pid) is None
+    for task, agent in agents[:-1]:
+        _complete(api, task, agent)
+    assert _status(api, reduce_) == "waiting"
+    assert agents[-1][0]["id"] == late["id"]
+    _fail(api, *agents[-1])  # one failed map: the reduce fails (policy "fail")
+    read = api.get(f"/api/tasks/{reduce_['id']}").get_json()["data"]
+    assert read["status"] == "failed" and "map" in read["error"]
+
+    runner = api.task(pid, instructions="reduce anyway", dependsOnBatch="map",
+                      onDependencyFailure="run")
+    assert runner["status"] == "queued"  # the batch had already finished
+    leased = _lease(api, "r", pid)
+    assert leased["id"] == runner["id"]
+    assert leased["dependencyBatch"] == {"batchId": "map", "total": 4, "completed": 3,
+                                         "failed": 1, "cancelled": 0}
+
+
+def test_a_bulk_may_hold_a_batch_and_its_reduce(api: Api, project: dict) -> None:
+    pid = project["id"]
+    body = {"tasks": [{"instructions": "m1", "batchId": "b"}, {"instructions": "m2",
+                                                                "batchId": "b"},
+                      {"instructions": "r", "dependsOnBatch": "b"}]}
+    created = api.post(f"/api/projects/{pid}/tasks/bulk", body).get_json()["data"]
+    assert [t["status"] for t in created["createdTasks"]] == ["queued", "queued", "waiting"]
+    for agent in ("a", "b"):
+        _complete(api, _lease(api, agent, pid), agent)
+    assert _lease(api, "c", pid)["id"] == created["createdTasks"][2]["id"]
+
+
+def test_unknown_and_foreign_ids_are_refused(api: Api, project: dict) -> None:
+    pid = project["id"]
+    other = api.project("other")
+    foreign = api.task(other["id"])
+    mine = api.task(pid)
+    for bad in (foreign["id"], "00000000-0000-4000-8000-000000000000"):
+        response = api.post(f"/api/projects/{pid}/tasks",
+                            {"instructions": "x", "dependsOn": [mine["id"], bad]})
+        assert response.status_code == 422
+        body = response.get_json()
+        assert body["validationDetails"][0]["field"] == "dependsOn.1"
+        assert "other" not in str(body) and other["id"] not in str(body)
+    response = api.post(f"/api/projects/{pid}/tasks", {"instructions": "x",
+                                                       "dependsOnBatch": "nothing"})
+    assert response.status_code == 422
+    assert response.get_json()["validationDetails"][0]["field"] == "dependsOnBatch"
+    response = api.post(f"/api/projects/{pid}/tasks", {"instructions": "x",
+                                                       "onDependencyFailure": "maybe"})
+    assert response.status_code == 422
+    bulk = api.post(f"/api/projects/{pid}/tasks/bulk",
+                    {"tasks": [{"instructions": "ok"},
+                               {"instructions": "x", "dependsOn": [foreign["id"]]}]})
+    errors = bulk.get_json()["data"]["errors"]
+    assert [e["index"] for e in errors] == [1]
+    assert errors[0]["validationDetails"][0]["field"] == "dependsOn.0"
+    too_many = api.post(f"/api/projects/{pid}/tasks",
+                        {"instructions": "x", "dependsOn": [mine["id"]] * 101})
+    assert too_many.status_code == 422
+
+
+def test_a_task_others_depend_on_is_not_deleted(api: Api, project: dict) -> None:
+    pid = project["id"]
+    first = api.task(pid, batchId="b")
+    api.task(pid, dependsOn=[first["id"]])
+    assert api.delete(f"/api/tasks/{first['id']}").status_code == 409
+    member = api.task(pid, batchId="c")
+    api.task(pid, dependsOnBatch="c")
+    assert api.delete(f"/api/tasks/{member['id']}").status_code == 409
+    assert api.put(f"/api/tasks/{member['id']}", {"batchId": None}).status_code == 409
+
+
+def test_an_expired_lease_out_of_retries_fails_its_dependents(api: Api, project: dict,
+                                                              clock: Clock) -> None:
+    pid = project["id"]
+    once = api.task(pid, instructions="once")
+    api.put(f"/api/tasks/{once['id']}", {})  # untouched
+    dependent = api.task(pid, dependsOn=[once["id"]])
+    for attempt in range(4):  # three retries, then the lease's expiry fails it
+        assert _lease(api, f"w{attempt}", pid)["id"] == once["id"]
+        clock.advance(11 * 60)
+        api.post(f"/api/projects/{pid}/cleanup-leases")
+    assert _status(api, once) == "failed" and _status(api, dependent) == "failed"
