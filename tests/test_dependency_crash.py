@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
@@ -126,9 +126,7 @@ def test_kill_9_at_the_completion_loses_no_release(tmp_path: Path, backend: str)
 
 def _complete_once(url: str, task_id: str) -> None:
     """The agent's completion, which the kill may cut off (its answer is then lost)."""
-    try:
+    with suppress(requests.RequestException):
         requests.post(f"{url}/api/tasks/{task_id}/complete", timeout=60,
                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                       json={"agentName": "mapper", "result": "mapped"})
-    except requests.RequestException:
-        pass
