@@ -87,12 +87,11 @@ def starting(lookups: Lookups, task: Task, now: float) -> Task:
     return dependencies.settle(task, status, error, now)
 
 
-def release_dependents(tx: ProjectTx, finished: Iterable[Task], now: float,
-                       lookups: Lookups | None = None) -> list[Task]:
+def release_dependents(tx: ProjectTx, finished: Iterable[Task], now: float) -> list[Task]:
     """Move the waiting dependents of these tasks (just stored, in this section) where
     their dependencies now say, cascading through dependents that fail in turn; returns
     the tasks changed. Call it after storing any change that finishes a task."""
-    lookups = lookups or Lookups(tx)
+    lookups = Lookups(tx)
     changed: list[Task] = []
     frontier = [task for task in finished if task.status in FINISHED]
     while frontier:
@@ -100,17 +99,16 @@ def release_dependents(tx: ProjectTx, finished: Iterable[Task], now: float,
         batches = {task.batch_id for task in frontier if task.batch_id is not None
                    and dependencies.batch_finished(lookups.batch(task.batch_id))}
         waiting = tx.waiting_dependents([task.id for task in frontier], batches)
-        frontier = []
-        for dependent in waiting:
-            status, error = lookups.outlook(dependent)
-            moved = dependencies.settle(dependent, status, error, now)
-            if moved is dependent:
-                continue
-            tx.put_task(moved)
-            lookups.changed(dependent, moved)
-            changed.append(moved)
-            if moved.status in FINISHED:
-                frontier.append(moved)
+        # Each moved where its dependencies said before any of them moved: a sibling's
+        # move matters only by finishing it, and the next round looks at its dependents.
+        moved = [(dependent, dependencies.settle(dependent, *lookups.outlook(dependent), now))
+                 for dependent in waiting]
+        moved = [(old, new) for old, new in moved if new is not old]
+        tx.put_tasks([new for _, new in moved])  # one write for the whole round
+        for old, new in moved:
+            lookups.changed(old, new)
+            changed.append(new)
+        frontier = [new for _, new in moved if new.status in FINISHED]
     return changed
 
 

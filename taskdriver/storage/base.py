@@ -175,6 +175,12 @@ class ProjectTx(IdempotencyRecords):
     def put_task(self, task: Task) -> None:
         """Create or replace a task; a replaced task keeps its place in the list order."""
 
+    def put_tasks(self, tasks: Sequence[Task]) -> None:
+        """`put_task` each of these tasks, which exist already (a backend may store them
+        in one statement: releasing a batch's 10,000 dependents is one write)."""
+        for task in tasks:
+            self.put_task(task)
+
     @abstractmethod
     def delete_task(self, task_id: str) -> None:
         """Delete a task."""

@@ -124,6 +124,26 @@ ON CONFLICT (id) DO UPDATE SET
                         OR EXCLUDED.duplicate_key IS DISTINCT FROM td_tasks.duplicate_key
                       THEN NULL ELSE td_tasks.unique_key END;
 
+-- name: put_tasks
+-- Replace existing tasks in one statement (as many put_task would, unique keys alike).
+UPDATE td_tasks AS t SET
+    status = u.status, batch_id = u.batch_id, assigned_to = u.assigned_to,
+    duplicate_key = u.duplicate_key, assigned_at = u.assigned_at,
+    completed_at = u.completed_at, lease_expires_at = u.lease_expires_at,
+    updated_at = u.updated_at, priority = u.priority, run_after = u.run_after,
+    data = u.data::jsonb,
+    unique_key = CASE WHEN u.status = 'failed'
+                        OR u.duplicate_key IS DISTINCT FROM t.duplicate_key
+                      THEN NULL ELSE t.unique_key END
+FROM unnest(%(id)s::text[], %(status)s::text[], %(batch_id)s::text[],
+            %(assigned_to)s::text[], %(duplicate_key)s::text[], %(assigned_at)s::float8[],
+            %(completed_at)s::float8[], %(lease_expires_at)s::float8[],
+            %(updated_at)s::float8[], %(priority)s::integer[], %(run_after)s::float8[],
+            %(data)s::text[])
+     AS u(id, status, batch_id, assigned_to, duplicate_key, assigned_at, completed_at,
+          lease_expires_at, updated_at, priority, run_after, data)
+WHERE t.id = u.id AND t.project_id = %(project_id)s;
+
 -- name: add_tasks
 -- Store new tasks in one statement; a task whose unique key a live task holds is left out
 -- (the caller compares the row count and looks again). `depends_on` comes as one
@@ -207,25 +227,29 @@ WHERE project_id = %(project_id)s AND duplicate_key = ANY(%(keys)s::text[])
   AND status <> 'failed' AND duplicate_key IS NOT NULL
 ORDER BY duplicate_key, seq;
 
--- name: waiting_dependents
--- The waiting tasks depending on these tasks or batches (td_tasks_depends_on,
--- td_tasks_depends_on_batch), locked in id order (so two releases never deadlock); a row
--- another transaction holds is waited for, then looked at again as it committed.
+-- name: dependent_ids
+-- Ids of the tasks (any status) depending on these tasks or on these batches, through
+-- td_tasks_depends_on and td_tasks_depends_on_batch.
+SELECT id FROM td_tasks WHERE depends_on && %(task_ids)s::text[]
+UNION
+SELECT id FROM td_tasks WHERE project_id = %(project_id)s
+   AND depends_on_batch = ANY(%(batch_ids)s::text[]);
+
+-- name: lock_waiting
+-- Those of these tasks still waiting, locked in id order (so two releases never
+-- deadlock); a row another transaction holds is waited for, then looked at again as it
+-- committed. The ids come as a parameter, which the planner hashes.
 SELECT data FROM td_tasks
-WHERE id IN (SELECT id FROM td_tasks WHERE depends_on && %(task_ids)s::text[]
-             UNION
-             SELECT id FROM td_tasks WHERE project_id = %(project_id)s
-                AND depends_on_batch = ANY(%(batch_ids)s::text[]))
-  AND project_id = %(project_id)s AND status = 'waiting'
+WHERE id = ANY(%(ids)s::text[]) AND project_id = %(project_id)s AND status = 'waiting'
 ORDER BY id FOR UPDATE;
 
 -- name: dependents
 -- Ids of the tasks (any status) depending on a task or on a batch, oldest first.
 SELECT id FROM td_tasks
-WHERE id IN (SELECT id FROM td_tasks WHERE depends_on @> ARRAY[%(task_id)s]::text[]
-             UNION
-             SELECT id FROM td_tasks WHERE project_id = %(project_id)s
-                AND depends_on_batch = %(batch_id)s)
+WHERE id = ANY(ARRAY(SELECT id FROM td_tasks WHERE depends_on @> ARRAY[%(task_id)s]::text[]
+                     UNION
+                     SELECT id FROM td_tasks WHERE project_id = %(project_id)s
+                        AND depends_on_batch = %(batch_id)s))
   AND project_id = %(project_id)s
 ORDER BY seq LIMIT %(limit)s;
 
