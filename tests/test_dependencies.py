@@ -6,6 +6,7 @@ what next-task hands out."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from conftest import Api, Clock
@@ -209,3 +210,54 @@ def test_an_expired_lease_out_of_retries_fails_its_dependents(api: Api, project:
         clock.advance(11 * 60)
         api.post(f"/api/projects/{pid}/cleanup-leases")
     assert _status(api, once) == "failed" and _status(api, dependent) == "failed"
+
+
+ROUNDS = 12
+
+
+def _race(*calls: Any) -> None:
+    """Run the calls at the same moment, each in its own thread."""
+    barrier = threading.Barrier(len(calls))
+    failures: list[BaseException] = []
+
+    def run(call: Any) -> None:
+        barrier.wait(timeout=30)
+        try:
+            call()
+        except BaseException as exc:  # reported by the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures
+
+
+def test_concurrent_finishes_and_creates_release_every_dependent(app: Any, backend: str
+                                                                 ) -> None:
+    """The last two tasks of a batch finished at once (PostgreSQL runs them side by side):
+    one of the two sees the other's finish; a dependent created while its dependency
+    finishes sees the finish, or the finish sees it."""
+    for index in range(ROUNDS):
+        api = Api(app.test_client())
+        pid = api.project(f"race-{index}")["id"]
+        first, second = (api.task(pid, batchId="b", instructions=name) for name in "xy")
+        on_batch = api.task(pid, dependsOnBatch="b")
+        on_both = api.task(pid, dependsOn=[first["id"], second["id"]])
+        leased = [_lease(api, agent, pid) for agent in ("a1", "a2")]
+        _race(lambda: _complete(Api(app.test_client()), leased[0], "a1"),
+              lambda: _complete(Api(app.test_client()), leased[1], "a2"))
+        assert (_status(api, on_batch), _status(api, on_both)) == ("queued", "queued"), index
+
+        late = api.task(pid, batchId="c")
+        leased_late = _lease(api, "a3", pid)
+        while leased_late["id"] != late["id"]:  # the released ones come first
+            _complete(api, leased_late, "a3")
+            leased_late = _lease(api, "a3", pid)
+        created: list[dict[str, Any]] = []
+        _race(lambda: _complete(Api(app.test_client()), leased_late, "a3"),
+              lambda: created.extend([Api(app.test_client()).task(pid, dependsOn=[late["id"]]),
+                                      Api(app.test_client()).task(pid, dependsOnBatch="c")]))
+        assert [_status(api, task) for task in created] == ["queued", "queued"], index

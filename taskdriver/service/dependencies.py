@@ -23,36 +23,51 @@ DEPENDENTS_SHOWN = 1000  # ids of the tasks waiting for one task, in its detail
 
 
 class Lookups:
-    """What the rules read, each looked up once per section: tasks by id (None: not in
-    the project) and batches' counts; tasks this section changed are told to it."""
+    """What the rules read, looked up once per round: tasks by id (None: not in the
+    project) and batches' counts, with the tasks this section changed told to it.
 
-    def __init__(self, tx: ProjectTx) -> None:
+    A section creating dependents (`creating`) holds what it reads against concurrent
+    finishers: the tasks it depends on (locked) and the batches (`guard_batch`), so a
+    finish either commits before it looks or sees the new dependent after it.
+    """
+
+    def __init__(self, tx: ProjectTx, creating: bool = False) -> None:
         self.tx = tx
+        self.creating = creating
+        self.mine: dict[str, Task] = {}  # what this section stored or is creating
         self.tasks: dict[str, Task | None] = {}
         self.batches: dict[str, dict[TaskStatus, int]] = {}
 
+    def new_round(self) -> None:
+        """Forget what other sections may have changed since (read it again)."""
+        self.tasks = dict(self.mine)
+        self.batches = {}
+
     def task(self, task_id: str) -> Task | None:
         if task_id not in self.tasks:
-            self.tasks[task_id] = self.tx.get_task(task_id)
+            self.tasks[task_id] = (self.tx.lock_task(task_id) if self.creating
+                                   else self.tx.get_task(task_id))
         return self.tasks[task_id]
 
     def batch(self, batch_id: str) -> dict[TaskStatus, int]:
         if batch_id not in self.batches:
+            if self.creating:
+                self.tx.guard_batch(batch_id, creating=True)
             self.batches[batch_id] = self.tx.status_counts(batch_id)
         return self.batches[batch_id]
 
     def changed(self, old: Task | None, new: Task) -> None:
-        """A task this section stored (or is about to store): later reads see it."""
-        self.tasks[new.id] = new
+        """A task this section stored (or is creating): later reads see it."""
+        self.tasks[new.id] = self.mine[new.id] = new
         for task, step in ((old, -1), (new, 1)):
             if task is not None and task.batch_id in self.batches:
                 self.batches[task.batch_id][task.status] += step
 
     def added(self, task: Task) -> None:
         """A task this section is creating: later checks and outlooks count it in."""
-        self.tasks[task.id] = task
         if task.batch_id is not None:
-            self.batch(task.batch_id)[task.status] += 1
+            self.batch(task.batch_id)
+        self.changed(None, task)
 
     def outlook(self, task: Task) -> tuple[TaskStatus, str | None]:
         """What the task's dependencies say it should be now."""
@@ -95,9 +110,10 @@ def release_dependents(tx: ProjectTx, finished: Iterable[Task], now: float) -> l
     changed: list[Task] = []
     frontier = [task for task in finished if task.status in FINISHED]
     while frontier:
-        lookups.tasks.update((task.id, task) for task in frontier)
-        batches = {task.batch_id for task in frontier if task.batch_id is not None
-                   and dependencies.batch_finished(lookups.batch(task.batch_id))}
+        lookups.new_round()
+        lookups.mine.update((task.id, task) for task in frontier)
+        lookups.tasks.update(lookups.mine)
+        batches = _finished_batches(tx, lookups, {t.batch_id for t in frontier if t.batch_id})
         waiting = tx.waiting_dependents([task.id for task in frontier], batches)
         # Each moved where its dependencies said before any of them moved: a sibling's
         # move matters only by finishing it, and the next round looks at its dependents.
@@ -110,6 +126,22 @@ def release_dependents(tx: ProjectTx, finished: Iterable[Task], now: float) -> l
             changed.append(new)
         frontier = [new for _, new in moved if new.status in FINISHED]
     return changed
+
+
+def _finished_batches(tx: ProjectTx, lookups: Lookups, batch_ids: set[str]) -> list[str]:
+    """Of the batches of tasks this section finished, those with dependents that are now
+    finished, counted once no concurrent finisher or creator can change the answer."""
+    ordered = sorted(batch_ids)  # always taken in one order: no two sections deadlock
+    for batch_id in ordered:
+        tx.guard_batch(batch_id, creating=False)
+    found = []
+    for batch_id in ordered:
+        if tx.dependents("", batch_id, limit=1):
+            tx.serialize_batch_release(batch_id)
+            lookups.batches.pop(batch_id, None)  # counted again, holding it
+            if dependencies.batch_finished(lookups.batch(batch_id)):
+                found.append(batch_id)
+    return found
 
 
 def retried(tx: ProjectTx, task: Task) -> Task:

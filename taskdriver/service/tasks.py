@@ -55,8 +55,8 @@ def new_tasks(tx: ProjectTx, project: Project, specs: list[TaskSpec], now: float
     types: dict[str, TaskType | None] = {}
     drafts = [_draft(tx, types, spec) for spec in specs]
     # Only a create with dependencies looks them up (and sees this create's earlier tasks).
-    lookups = (dependencies.Lookups(tx) if any(spec.depends_on or spec.depends_on_batch
-                                               for spec in specs) else None)
+    wanted = any(spec.depends_on or spec.depends_on_batch for spec in specs)
+    lookups = dependencies.Lookups(tx, creating=True) if wanted else None
     unique = {d.key for d in drafts
               if isinstance(d, _Draft) and d.key and rules.checks_duplicates(d.task_type)}
     holders = tx.find_duplicates(unique) if unique else {}

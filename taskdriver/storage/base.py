@@ -248,6 +248,19 @@ class ProjectTx(IdempotencyRecords):
         index from a task and from a batch to its dependents, so the cost follows how many
         depend on them, never how many tasks the project holds."""
 
+    def guard_batch(self, batch_id: str, creating: bool) -> None:
+        """Hold a batch until the section ends against the sections that could race this
+        one over its dependents. A section finishing one of its tasks (`creating` False)
+        holds it shared, so finishers go side by side; a section creating a task that
+        depends on it holds it alone, so it sees every finish committed before, and every
+        finisher after it sees the new dependent. Writers that never overlap need nothing."""
+
+    def serialize_batch_release(self, batch_id: str) -> None:
+        """Hold the release of a batch's dependents alone until the section ends: of two
+        sections finishing a batch's last tasks at once, the later one then sees the
+        earlier one's finish, so one of them releases. Writers that never overlap need
+        nothing."""
+
     @abstractmethod
     def dependents(self, task_id: str, batch_id: str | None, limit: int) -> list[str]:
         """Ids of up to `limit` tasks, in any status, that depend on this task or on this

@@ -162,6 +162,13 @@ class PostgresProjectTx(Section, ProjectTx):
                         task_ids=list(task_ids), batch_ids=list(batch_ids))
         return self._tasks("lock_waiting", ids=ids) if ids else []
 
+    def guard_batch(self, batch_id: str, creating: bool) -> None:
+        self._run("guard_batch" if creating else "guard_batch_shared",
+                  project_id=self.project_id, batch_id=batch_id)
+
+    def serialize_batch_release(self, batch_id: str) -> None:
+        self._run("serialize_batch_release", project_id=self.project_id, batch_id=batch_id)
+
     def dependents(self, task_id: str, batch_id: str | None, limit: int) -> list[str]:
         return [str(found) for found in self._all("dependents", project_id=self.project_id,
                                                    task_id=task_id, batch_id=batch_id,

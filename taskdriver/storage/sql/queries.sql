@@ -243,6 +243,18 @@ SELECT data FROM td_tasks
 WHERE id = ANY(%(ids)s::text[]) AND project_id = %(project_id)s AND status = 'waiting'
 ORDER BY id FOR UPDATE;
 
+-- name: guard_batch_shared
+-- A section finishing a task of a batch: keeps out creators of the batch's dependents.
+SELECT pg_advisory_xact_lock_shared(1955, hashtext(%(project_id)s || '/' || %(batch_id)s));
+
+-- name: guard_batch
+-- A section creating a dependent of a batch: keeps out sections finishing its tasks.
+SELECT pg_advisory_xact_lock(1955, hashtext(%(project_id)s || '/' || %(batch_id)s));
+
+-- name: serialize_batch_release
+-- One section at a time looks whether a batch finished, to release its dependents.
+SELECT pg_advisory_xact_lock(1956, hashtext(%(project_id)s || '/' || %(batch_id)s));
+
 -- name: dependents
 -- Ids of the tasks (any status) depending on a task or on a batch, oldest first.
 SELECT id FROM td_tasks
