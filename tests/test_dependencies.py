@@ -7,6 +7,7 @@ what next-task hands out."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 from conftest import Api, Clock
@@ -247,8 +248,8 @@ def test_concurrent_finishes_and_creates_release_every_dependent(app: Any, backe
         on_batch = api.task(pid, dependsOnBatch="b")
         on_both = api.task(pid, dependsOn=[first["id"], second["id"]])
         leased = [_lease(api, agent, pid) for agent in ("a1", "a2")]
-        _race(lambda: _complete(Api(app.test_client()), leased[0], "a1"),
-              lambda: _complete(Api(app.test_client()), leased[1], "a2"))
+        _race(partial(_complete, Api(app.test_client()), leased[0], "a1"),
+              partial(_complete, Api(app.test_client()), leased[1], "a2"))
         assert (_status(api, on_batch), _status(api, on_both)) == ("queued", "queued"), index
 
         late = api.task(pid, batchId="c")
@@ -257,7 +258,13 @@ def test_concurrent_finishes_and_creates_release_every_dependent(app: Any, backe
             _complete(api, leased_late, "a3")
             leased_late = _lease(api, "a3", pid)
         created: list[dict[str, Any]] = []
-        _race(lambda: _complete(Api(app.test_client()), leased_late, "a3"),
-              lambda: created.extend([Api(app.test_client()).task(pid, dependsOn=[late["id"]]),
-                                      Api(app.test_client()).task(pid, dependsOnBatch="c")]))
+        _race(partial(_complete, Api(app.test_client()), leased_late, "a3"),
+              partial(_create_two, Api(app.test_client()), pid, late["id"], "c", created))
         assert [_status(api, task) for task in created] == ["queued", "queued"], index
+
+
+def _create_two(api: Api, project_id: str, task_id: str, batch_id: str,
+                into: list[dict[str, Any]]) -> None:
+    """A dependent of the task, then one of the batch."""
+    into.append(api.task(project_id, dependsOn=[task_id]))
+    into.append(api.task(project_id, dependsOnBatch=batch_id))
