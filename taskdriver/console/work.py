@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..client import Client
-from ..client.types import Lease
+from ..client.types import Lease, Task
 from ..client.worker import Budget, GiveBack, Outcome, Signals, run_fleet
 from . import Connection
 
@@ -37,6 +37,14 @@ def stdin_of(lease: Lease, with_project: bool) -> str:
     return instructions
 
 
+def dependencies_of(task: Task) -> str:
+    """TASKDRIVER_DEPENDENCIES: what the task waited for, as JSON: its `dependsOn` tasks
+    ({id, status, result, outputs} each) and its `dependsOnBatch` batch's counts (or null).
+    A server without dependencies sends neither: no tasks, no batch."""
+    return json.dumps({"tasks": task.get("dependencies", []),
+                       "batch": task.get("dependencyBatch")})
+
+
 def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) -> Any:
     """A handler that runs `argv` for each task (see the command's help for the contract)."""
 
@@ -49,7 +57,8 @@ def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) 
                "TASKDRIVER_BATCH_ID": task["batchId"] or "",
                "TASKDRIVER_AGENT_NAME": agent,
                "TASKDRIVER_ATTEMPT": str(len(task["attempts"])),
-               "TASKDRIVER_VARIABLES": json.dumps(task["variables"])}
+               "TASKDRIVER_VARIABLES": json.dumps(task["variables"]),
+               "TASKDRIVER_DEPENDENCIES": dependencies_of(task)}
         try:
             # A session of its own: a terminal's Ctrl-C reaches `work` only, which lets the
             # command finish; a second signal stops the command's whole process group.
@@ -180,9 +189,11 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
     """Lease tasks and run COMMAND for each: the project's instructions (if any), a blank
     line and the task's instructions on stdin, and
     TASKDRIVER_TASK_ID, TASKDRIVER_PROJECT_ID, TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID,
-    TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT and TASKDRIVER_VARIABLES (JSON) in its
-    environment. Exit 0 completes the task with stdout as its result (and as its outputs
-    too when stdout is one JSON object); any other exit fails it with the tail of stderr,
+    TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT, TASKDRIVER_VARIABLES (JSON) and
+    TASKDRIVER_DEPENDENCIES (JSON: {"tasks": [{id, status, result, outputs}], "batch":
+    {batchId, total, completed, failed, cancelled} or null}) in its environment. Exit 0
+    completes the task with stdout as its result (and as its outputs too when stdout is
+    one JSON object); any other exit fails it with the tail of stderr,
     to be retried unless the code is in --permanent-exit-codes. The lease is kept alive
     while COMMAND runs. SIGINT/SIGTERM: take no more tasks and let running ones finish; a
     second signal stops them and gives them back to the queue. Options of `work` come
