@@ -10,7 +10,7 @@ import threading
 from functools import partial
 from typing import Any
 
-from conftest import Api, Clock
+from conftest import ADMIN_TOKEN, Api, Clock
 
 BACKENDS = ("file", "postgresql")
 
@@ -268,3 +268,35 @@ def _create_two(api: Api, project_id: str, task_id: str, batch_id: str,
     """A dependent of the task, then one of the batch."""
     into.append(api.task(project_id, dependsOn=[task_id]))
     into.append(api.task(project_id, dependsOnBatch=batch_id))
+
+
+def test_dashboard_task_page_links_both_ways_and_project_counts_waiting(
+        app: Any, api: Api, project: dict) -> None:
+    pid = project["id"]
+    root = api.task(pid, instructions="root", batchId="b")
+    child = api.task(pid, instructions="child", dependsOn=[root["id"]])
+    on_batch = api.task(pid, instructions="on batch", dependsOnBatch="b")
+    browser = app.test_client()
+    browser.post("/dashboard/login", data={"token": ADMIN_TOKEN})
+    page = browser.get(f"/dashboard/tasks/{root['id']}").get_data(as_text=True)
+    for dependent in (child, on_batch):  # what waits for it, linked
+        assert f'href="/dashboard/tasks/{dependent["id"]}"' in page
+    page = browser.get(f"/dashboard/tasks/{child['id']}").get_data(as_text=True)
+    assert f'href="/dashboard/tasks/{root["id"]}"' in page and "Waits for" in page
+    page = browser.get(f"/dashboard/tasks/{on_batch['id']}").get_data(as_text=True)
+    assert "Waits for batch" in page and "0 of 1 completed" in page
+    page = browser.get(f"/dashboard/projects/{pid}").get_data(as_text=True)
+    assert 'id="count-waiting">2<' in page
+
+
+def test_the_openapi_document_shows_the_fields(api: Api) -> None:
+    schemas = api.as_token(None).get("/api/openapi.json").get_json()["components"]["schemas"]
+    for name in ("TaskArgs", "Task"):  # what a create takes, what every task answer has
+        fields = schemas[name]["properties"]
+        assert {"dependsOn", "dependsOnBatch", "onDependencyFailure"} <= set(fields), name
+        assert fields["onDependencyFailure"]["enum"] == ["fail", "run"], name
+    assert schemas["TaskArgs"]["properties"]["dependsOn"]["maxItems"] == 100
+    detail = schemas["TaskDetail"]["properties"]
+    assert {"dependencies", "dependencyBatch", "dependents", "dependsOn"} <= set(detail)
+    assert "waitingTasks" in schemas["Stats"]["properties"]
+    assert "waiting" in schemas["Batch"]["properties"]
