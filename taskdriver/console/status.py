@@ -29,8 +29,8 @@ def _report(client: Client, project_id: str) -> list[str]:
     lines = [f"{stats['project']['name']} ({project_id})",
              f"  tasks: {counts['queuedTasks']} queued, "
              f"{counts['runningTasks'] - len(stale)} running{stale_count}, "
-             f"{counts['completedTasks']} completed, {counts['failedTasks']} failed "
-             f"({counts['totalTasks']} in all)",
+             f"{counts['completedTasks']} completed, {counts['failedTasks']} failed, "
+             f"{counts.get('waitingTasks', 0)} waiting ({counts['totalTasks']} in all)",
              f"  last hour: {recent['tasksCompletedLastHour']} completed, "
              f"{recent['tasksFailedLastHour']} failed, average "
              f"{recent['averageTaskDuration']:.1f}s per task"]
@@ -51,7 +51,7 @@ def _report(client: Client, project_id: str) -> list[str]:
     for batch in batches:
         lines.append(f"    {batch['batchId']:<24} {batch['completed']}/{batch['total']} "
                      f"completed, {batch['queued']} queued, {batch['running']} running, "
-                     f"{batch['failed']} failed")
+                     f"{batch['failed']} failed, {batch.get('waiting', 0)} waiting")
     return lines
 
 
