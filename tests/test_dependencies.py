@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import threading
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-from conftest import ADMIN_TOKEN, Api, Clock
+import pytest
+
+from taskdriver.storage import journal
+
+from conftest import ADMIN_TOKEN, Api, Clock, close_app, make_app
 
 BACKENDS = ("file", "postgresql")
 
@@ -300,3 +305,39 @@ def test_the_openapi_document_shows_the_fields(api: Api) -> None:
     assert {"dependencies", "dependencyBatch", "dependents", "dependsOn"} <= set(detail)
     assert "waitingTasks" in schemas["Stats"]["properties"]
     assert "waiting" in schemas["Batch"]["properties"]
+
+
+def test_the_file_index_is_rebuilt_from_the_journal_and_a_snapshot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a task depends on is stored with it; a worker that loads the project (from its
+    journal, or from a snapshot after compaction) indexes it again."""
+    monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 2000)
+    data_dir = tmp_path / "data"
+    app = make_app(data_dir)
+    api = Api(app.test_client())
+    pid = api.project("kept")["id"]
+    root = api.task(pid, instructions="root", batchId="b")
+    on_root = api.task(pid, dependsOn=[root["id"]], onDependencyFailure="run")
+    on_batch = api.task(pid, dependsOnBatch="b")
+    close_app(app)
+    for padding in (False, True):  # first from the journal, then from a snapshot
+        app = make_app(data_dir)
+        api = Api(app.test_client())
+        if padding:
+            for _ in range(20):
+                api.task(pid, instructions="y" * 300)
+            close_app(app)
+            assert (data_dir / "projects" / pid / "snapshot.json").stat().st_size > 2000
+            app = make_app(data_dir)
+            api = Api(app.test_client())
+        read = api.get(f"/api/tasks/{root['id']}").get_json()["data"]
+        assert sorted(read["dependents"]) == sorted([on_root["id"], on_batch["id"]])
+        assert api.get(f"/api/tasks/{on_root['id']}").get_json()["data"][
+            "onDependencyFailure"] == "run"
+        assert api.delete(f"/api/tasks/{root['id']}").status_code == 409
+        close_app(app)
+    app = make_app(data_dir)
+    api = Api(app.test_client())
+    _complete(api, _lease(api, "w", pid), "w")
+    assert (_status(api, on_root), _status(api, on_batch)) == ("queued", "queued")
+    close_app(app)
