@@ -136,7 +136,7 @@ def _finished_batches(tx: ProjectTx, lookups: Lookups, batch_ids: set[str]) -> l
         tx.guard_batch(batch_id, creating=False)
     found = []
     for batch_id in ordered:
-        if tx.dependents("", batch_id, limit=1):
+        if tx.dependents(None, batch_id, limit=1):
             tx.serialize_batch_release(batch_id)
             lookups.batches.pop(batch_id, None)  # counted again, holding it
             if dependencies.batch_finished(lookups.batch(batch_id)):
@@ -161,7 +161,7 @@ def refuse_delete_if_depended_on(tx: ProjectTx, task: Task) -> None:
 
 def refuse_if_batch_depended_on(tx: ProjectTx, batch_id: str) -> None:
     """A task leaves a batch others depend on only by finishing (409)."""
-    found = tx.dependents("", batch_id, limit=1)
+    found = tx.dependents(None, batch_id, limit=1)
     if found:
         raise Conflict(f"Task {found[0]} depends on batch {batch_id}; a task cannot leave it")
 

@@ -262,9 +262,9 @@ class ProjectTx(IdempotencyRecords):
         nothing."""
 
     @abstractmethod
-    def dependents(self, task_id: str, batch_id: str | None, limit: int) -> list[str]:
+    def dependents(self, task_id: str | None, batch_id: str | None, limit: int) -> list[str]:
         """Ids of up to `limit` tasks, in any status, that depend on this task or on this
-        batch (None: no batch), oldest first."""
+        batch (None: none), oldest first."""
 
     @abstractmethod
     def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:

@@ -215,8 +215,9 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         return [self._whole(tasks[task_id]) for task_id in sorted(found)
                 if tasks[task_id].status is TaskStatus.WAITING]
 
-    def dependents(self, task_id: str, batch_id: str | None, limit: int) -> list[str]:
-        found = self.state.dependencies.dependents([task_id], [batch_id] if batch_id else [])
+    def dependents(self, task_id: str | None, batch_id: str | None, limit: int) -> list[str]:
+        found = self.state.dependencies.dependents([task_id] if task_id else [],
+                                                   [batch_id] if batch_id else [])
         return sorted(found, key=lambda key: self.state.tasks[key].seq)[:limit]
 
     def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:

@@ -169,7 +169,7 @@ class PostgresProjectTx(Section, ProjectTx):
     def serialize_batch_release(self, batch_id: str) -> None:
         self._run("serialize_batch_release", project_id=self.project_id, batch_id=batch_id)
 
-    def dependents(self, task_id: str, batch_id: str | None, limit: int) -> list[str]:
+    def dependents(self, task_id: str | None, batch_id: str | None, limit: int) -> list[str]:
         return [str(found) for found in self._all("dependents", project_id=self.project_id,
                                                    task_id=task_id, batch_id=batch_id,
                                                    limit=limit)]

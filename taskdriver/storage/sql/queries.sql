@@ -256,13 +256,15 @@ SELECT pg_advisory_xact_lock(1955, hashtext(%(project_id)s || '/' || %(batch_id)
 SELECT pg_advisory_xact_lock(1956, hashtext(%(project_id)s || '/' || %(batch_id)s));
 
 -- name: dependents
--- Ids of the tasks (any status) depending on a task or on a batch, oldest first.
-SELECT id FROM td_tasks
-WHERE id = ANY(ARRAY(SELECT id FROM td_tasks WHERE depends_on @> ARRAY[%(task_id)s]::text[]
-                     UNION
-                     SELECT id FROM td_tasks WHERE project_id = %(project_id)s
-                        AND depends_on_batch = %(batch_id)s))
-  AND project_id = %(project_id)s
+-- Ids of the tasks (any status) depending on a task or on a batch, oldest first: each
+-- side by its own index (td_tasks_depends_on, td_tasks_depends_on_batch). A task depends
+-- only on tasks of its own project, and task ids are unique: the first side needs no
+-- project (which the planner would read by td_tasks_by_batch, the whole project).
+SELECT id FROM (
+    SELECT id, seq FROM td_tasks WHERE depends_on @> ARRAY[%(task_id)s]::text[]
+    UNION
+    SELECT id, seq FROM td_tasks
+    WHERE project_id = %(project_id)s AND depends_on_batch = %(batch_id)s) AS found
 ORDER BY seq LIMIT %(limit)s;
 
 -- name: status_counts
