@@ -1,6 +1,6 @@
 """Dependencies through the client side against a real server: `taskdriver.client`,
-`taskdriver submit` lines with dependsOn / dependsOnBatch, and `taskdriver work` handing a
-task's dependencies to its command as TASKDRIVER_DEPENDENCIES."""
+`taskdriver submit` lines with dependsOn / dependsOnBatch, `taskdriver work` handing a
+task's dependencies to its command as TASKDRIVER_DEPENDENCIES, and MCP's create tools."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_mcp import session, stdio
 
 from taskdriver.client import ApiError, Client
 
@@ -84,3 +85,19 @@ def test_client_create_task_with_dependencies(server: LiveServer) -> None:
     assert done.returncode == 0, done.stderr
     assert operator.get_task(join["id"])["outputs"] == {
         "results": ["first done", "second done"], "batch": None}
+
+
+def test_mcp_creates_tasks_with_dependencies(server: LiveServer) -> None:
+    operator = Client(server.url, ADMIN_TOKEN)
+    project = operator.create_project("mcpdeps")
+    first = operator.create_task(project["id"], instructions="first", batch_id="m")
+    one, bulk = session(stdio(server.url), [
+        ("create_task", {"projectId": "mcpdeps", "instructions": "after",
+                         "dependsOn": [first["id"]], "onDependencyFailure": "run"}),
+        ("create_tasks_bulk", {"projectId": "mcpdeps", "tasks": [
+            {"instructions": "reduce", "dependsOnBatch": "m"}]})])
+    made = one.structured_content
+    assert (made["status"], made["dependsOn"], made["onDependencyFailure"]) == (
+        "waiting", [first["id"]], "run")
+    [reduce_task] = bulk.structured_content["createdTasks"]
+    assert (reduce_task["status"], reduce_task["dependsOnBatch"]) == ("waiting", "m")
