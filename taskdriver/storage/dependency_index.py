@@ -11,6 +11,7 @@ journal replay alike).
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import islice
 
 from ..models import TaskStatus
 from .packed import PackedTask
@@ -63,6 +64,17 @@ class DependencyIndex:
             for key in keys:
                 if key in index:
                     found.update(index[key])
+        return list(found)
+
+    def first_dependents(self, task_id: str | None, batch_id: str | None, limit: int
+                         ) -> list[str]:
+        """Up to `limit` of the oldest tasks depending on this task and as many depending
+        on this batch: each index holds its dependents in creation order (they are indexed
+        as they are created, live or replayed), so this costs `limit`, however many."""
+        found: dict[str, None] = {}
+        for index, key in ((self.by_task, task_id), (self.by_batch, batch_id)):
+            if key is not None and key in index:
+                found.update((task, None) for task in islice(index[key], limit))
         return list(found)
 
     def counts_of(self, batch_id: str) -> dict[TaskStatus, int]:

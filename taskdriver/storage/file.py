@@ -216,8 +216,7 @@ class FileProjectTx(_ChangeLog, ProjectTx):
                 if tasks[task_id].status is TaskStatus.WAITING]
 
     def dependents(self, task_id: str | None, batch_id: str | None, limit: int) -> list[str]:
-        found = self.state.dependencies.dependents([task_id] if task_id else [],
-                                                   [batch_id] if batch_id else [])
+        found = self.state.dependencies.first_dependents(task_id, batch_id, limit)
         return sorted(found, key=lambda key: self.state.tasks[key].seq)[:limit]
 
     def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:
