@@ -7,6 +7,7 @@ what next-task hands out."""
 from __future__ import annotations
 
 import threading
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,21 @@ def test_the_file_index_is_rebuilt_from_the_journal_and_a_snapshot(
     _complete(api, _lease(api, "w", pid), "w")
     assert (_status(api, on_root), _status(api, on_batch)) == ("queued", "queued")
     close_app(app)
+
+
+def test_a_long_poll_wakes_when_a_dependent_is_released(app: Any, api: Api,
+                                                        project: dict) -> None:
+    pid = project["id"]
+    root = api.task(pid, instructions="root")
+    dependent = api.task(pid, instructions="next", dependsOn=[root["id"]])
+    leased = _lease(api, "first", pid)
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(Api(app.test_client()).post(
+        "/api/agents/second/next-task", {"projectId": pid, "waitSeconds": 20}).get_json()))
+    started = time.monotonic()
+    waiter.start()
+    time.sleep(0.5)  # the poll is waiting: nothing is leasable, the dependent waits
+    _complete(api, leased, "first")
+    waiter.join(timeout=30)
+    assert got and got[0]["data"]["task"]["id"] == dependent["id"]
+    assert time.monotonic() - started < 15  # woken by the release, not by the timeout
