@@ -190,6 +190,13 @@ def test_unknown_and_foreign_ids_are_refused(api: Api, project: dict) -> None:
     errors = bulk.get_json()["data"]["errors"]
     assert [e["index"] for e in errors] == [1]
     assert errors[0]["validationDetails"][0]["field"] == "dependsOn.0"
+    on_batch = api.task(pid, batchId="own")
+    waits = api.task(pid, dependsOnBatch="own")
+    for body in ({"dependsOnBatch": "own", "batchId": "own"},  # its own batch
+                 {"dependsOn": [waits["id"]], "batchId": "own"}):  # would wait for itself
+        response = api.post(f"/api/projects/{pid}/tasks", {"instructions": "x", **body})
+        assert response.status_code == 422, body
+    assert on_batch["status"] == "queued"
     too_many = api.post(f"/api/projects/{pid}/tasks",
                         {"instructions": "x", "dependsOn": [mine["id"]] * 101})
     assert too_many.status_code == 422

@@ -83,8 +83,12 @@ def check_spec(lookups: Lookups, spec: TaskSpec) -> None:
         raise FieldError("dependsOn", f"At most {MAX_DEPENDS_ON} task ids",
                          list(spec.depends_on))
     for index, task_id in enumerate(spec.depends_on):
-        if lookups.task(task_id) is None:
+        dependency = lookups.task(task_id)
+        if dependency is None:
             raise FieldError(f"dependsOn.{index}", "Task not found in this project", task_id)
+        if spec.batch_id is not None and dependency.depends_on_batch == spec.batch_id:
+            raise FieldError(f"dependsOn.{index}", "Task waits for this task's batch: each "
+                             "would wait for the other", task_id)
     batch_id = spec.depends_on_batch
     if batch_id is not None:
         if batch_id == spec.batch_id:
