@@ -11,14 +11,14 @@ A project's writers come in two kinds. An exclusive one (the default) keeps ever
 writer of the project out until it ends: task types, and changes that read many tasks to
 decide. A *shared* one (`shared=True`: the queue's claims, outcomes, reaping and creates)
 keeps only exclusive writers out, so shared writers of one project run side by side, and it
-may change only what it holds: tasks it locked (`lock_task`, `claim_next`,
-`expired_leases`), new tasks (`add_tasks`) and idempotency records. The store itself then
-keeps what a queue needs across them: two sections never hold one task, an agent never has
-two running tasks in a project, two live tasks never hold one unique key, and positions
+may change only what it holds: tasks it locked (`lock_task`, `claim_next`, `expired_leases`,
+`waiting_dependents`), new tasks (`add_tasks`) and idempotency records. The store itself
+then keeps what a queue needs across them: two sections never hold one task, an agent never
+has two running tasks in a project, two live tasks never hold one unique key, and positions
 (`next_seqs`) never repeat. A write that a concurrent shared writer made impossible raises
 `Contention` and the section keeps nothing: the caller opens a new one and looks again. A
-backend whose writers never overlap (the file backend) may run shared sections
-exclusively; it then never raises `Contention`.
+backend whose writers never overlap (the file backend) may run shared sections exclusively;
+it then never raises `Contention`.
 
 Either may be opened with `write=False` for reading only: it sees every write acknowledged
 before it began, may let writers proceed meanwhile (so it is cheaper), and refuses `put_*`
