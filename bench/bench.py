@@ -5,7 +5,8 @@
                           [--output bench/results.json]
 
 Measures bulk load (tasks/s with 1,000-task requests), the agent cycle (next-task +
-complete: cycles/s and p50/p99 latency) at several queue depths and agent counts, and the
+complete: cycles/s and p50/p99 latency) at several queue depths and agent counts, the
+cycle beside 100,000 waiting tasks (dependencies) against none (`--waiting`), and the
 cold start of a worker on the largest project (time to first answer, peak RSS), and the
 first `complete` on a cold worker with 1 and with 50 projects on disk. Storage is
 the file backend with fsync on. Agents are separate processes, so the client's GIL does not
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bench_table import OWNER_TASKS_PER_PROJECT, table  # noqa: E402
 from http_client import Client  # noqa: E402
 from pg_rows import one_vs_spread  # noqa: E402
+from waiting_rows import waiting_vs_none  # noqa: E402
 
 from taskdriver.config import DEFAULT_THREADS  # noqa: E402
 
@@ -273,7 +275,7 @@ def _peak_rss(pid: int) -> int | None:
 
 def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycles: int,
         workers: int, repeat: int, storage_url: str | None,
-        owner_projects: tuple[int, ...] = OWNER_PROJECTS) -> dict:
+        owner_projects: tuple[int, ...] = OWNER_PROJECTS, waiting: int = 100_000) -> dict:
     env = {"TASKDRIVER_ADMIN_TOKEN": TOKEN}
     if storage_url:
         env["TASKDRIVER_STORAGE_URL"] = storage_url
@@ -326,6 +328,10 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                           f"({stats['vs_floor']:.2f}x the floor), "
                           f"next-task p50 {stats['next_task_p50_ms']:.1f} ms "
                           f"p99 {stats['next_task_p99_ms']:.1f} ms", flush=True)
+            results["waiting"] = waiting_vs_none(
+                server, operator, lambda name: operator(server, "POST", "/api/projects", json={
+                    "name": name, "config": {"defaultLeaseDurationMinutes": 30}})["data"],
+                bulk_load, _timed_cycles, waiting, max(agent_counts), cycles, repeat)
             if storage_url:  # what a project shared by every agent costs on PostgreSQL
                 results["spread"] = one_vs_spread(
                     server, lambda name: operator(server, "POST", "/api/projects", json={
@@ -376,6 +382,8 @@ def main() -> None:
                              "delayed by an hour")
     parser.add_argument("--limited", action="store_true",
                         help="two task types, one with maxConcurrent 1, tasks alternating")
+    parser.add_argument("--waiting", type=int, default=100_000,
+                        help="waiting tasks (dependencies) beside the claims of one row")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
     global MIXED, LIMITED
@@ -386,11 +394,12 @@ def main() -> None:
     cycles = args.cycles
     repeat = args.repeat
     owner_projects = OWNER_PROJECTS
+    waiting = args.waiting
     if args.quick:
         bulk_sizes, depths, cycles, repeat = [1000, 5000], [1000, 5000], 300, 1
-        owner_projects = (1, 5)
+        owner_projects, waiting = (1, 5), 5000
     results = run(bulk_sizes, depths, [int(x) for x in args.agents.split(",")], cycles,
-                  args.workers, repeat, args.storage_url, owner_projects)
+                  args.workers, repeat, args.storage_url, owner_projects, waiting)
     results["table"] = table(results)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print()

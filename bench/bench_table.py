@@ -29,6 +29,12 @@ def table(results: dict) -> str:
         lines.append(f"| {spread['agents']} agents on one project vs spread over "
                      f"{spread['agents']} projects | {spread['one']:,.0f} vs "
                      f"{spread['spread']:,.0f} cycles/s (**{spread['ratio']:.2f}x**) |")
+    if "waiting" in results:
+        held = results["waiting"]
+        lines.append(f"| agent cycle, {held['agents']} agent(s), beside "
+                     f"{held['waiting_tasks']:,} waiting tasks vs none | "
+                     f"{held['waiting']:,.0f} vs {held['none']:,.0f} cycles/s "
+                     f"(**{held['ratio']:.2f}x**) |")
     cold = results["cold_start"]
     lines.append(f"| cold start, {cold['tasks']:,} tasks | first answer "
                  f"{cold['first_request_s']:.2f} s; worker RSS {cold['worker_rss_mb']:.0f} MB "

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .answers import TypeLoad
 from .errors import Conflict
-from .models import AttemptStatus, Project, Task, TaskStatus, TaskType, TypeLoad
+from .models import AttemptStatus, Project, Task, TaskStatus, TaskType
 from .rules import close_attempt, extend_lease, require_holder
 
 CANCELLED_WITHOUT_REASON = "Cancelled by an operator"
-UNFINISHED = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+# What an operator may cancel: anything not yet finished (a waiting task too: stopping a
+# pipeline's later step is as common as stopping its current one).
+UNFINISHED = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
 
 
 def rate_window_start(task_type: TaskType, now: float) -> float | None:
@@ -57,11 +60,11 @@ def project_leases(project: Project) -> bool:
 
 
 def cancel(task: Task, reason: str | None, now: float) -> Task:
-    """End a queued or running task for good (operator action): its running attempt ends
-    `cancelled`, its lease ends, and `error` says why. A finished task is a 409."""
+    """End a queued, running or waiting task for good (operator action): its running attempt
+    ends `cancelled`, its lease ends, and `error` says why. A finished task is a 409."""
     if task.status not in UNFINISHED:
-        raise Conflict(f"Task is {task.status.value}; only queued or running tasks can be "
-                       "cancelled")
+        raise Conflict(f"Task is {task.status.value}; only queued, running or waiting tasks "
+                       "can be cancelled")
     error = reason or CANCELLED_WITHOUT_REASON
     attempts = (close_attempt(task, AttemptStatus.CANCELLED, now, error=error)
                 if task.status is TaskStatus.RUNNING else task.attempts)

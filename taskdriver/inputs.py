@@ -12,7 +12,14 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from .errors import FieldError
-from .models import DuplicateHandling, ProjectConfig, ProjectStatus, RateLimit, RetryBackoff
+from .models import (
+    DependencyFailure,
+    DuplicateHandling,
+    ProjectConfig,
+    ProjectStatus,
+    RateLimit,
+    RetryBackoff,
+)
 
 NAME_MAX_LENGTH = 100
 TEXT_LIMIT = 1_000_000  # characters of a description, instructions or a variable's value
@@ -127,3 +134,6 @@ class TaskSpec:
     priority: int | None = None  # None: the task type's
     run_after: float | None = None
     delay_seconds: float | None = None
+    depends_on: tuple[str, ...] = ()  # task ids of the project (create only)
+    depends_on_batch: str | None = None
+    on_dependency_failure: DependencyFailure | None = None  # None: fail

@@ -140,8 +140,10 @@ def has_retries_left(task: Task) -> bool:
 
 
 def in_progress(counts: dict[TaskStatus, int]) -> bool:
-    """Whether any of the counted tasks is still queued or running (a batch not yet done)."""
-    return bool(counts[TaskStatus.QUEUED] or counts[TaskStatus.RUNNING])
+    """Whether any of the counted tasks is still queued, running or waiting (a batch not
+    yet done)."""
+    return bool(counts[TaskStatus.QUEUED] or counts[TaskStatus.RUNNING]
+                or counts[TaskStatus.WAITING])
 
 
 def histogram(times: list[float], start: float, bucket_seconds: float, buckets: int

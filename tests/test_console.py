@@ -190,7 +190,7 @@ def test_status_shows_depth_agents_and_batches(server: LiveServer, operator: Cli
     Client(server.url, agent_name="looker", project="watch").next_task()
     shown = run(server, "status", "-p", "watch")
     assert shown.returncode == 0, shown.stderr
-    assert "tasks: 2 queued, 1 running, 0 completed, 0 failed (3 in all)" in shown.stdout
+    assert "tasks: 2 queued, 1 running, 0 completed, 0 failed, 0 waiting (3 in all)" in shown.stdout
     assert "looker" in shown.stdout and "left" in shown.stdout
     assert "nightly" in shown.stdout and "0/3 completed" in shown.stdout
 

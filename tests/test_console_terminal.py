@@ -55,5 +55,5 @@ def test_submit_work_and_status_in_a_terminal(tmp_path: Path) -> None:
     assert "3000/3000" in screen or "3000 tasks" in screen  # tqdm's bar, drawn on a tty
     assert "created 3000, duplicates skipped 0, errors 0" in screen
     assert screen.count("done    ") == 3 and "worked 3 tasks" in screen
-    assert "tasks: 2997 queued, 0 running, 3 completed, 0 failed (3000 in all)" in screen
+    assert "tasks: 2997 queued, 0 running, 3 completed, 0 failed, 0 waiting (3000 in all)" in screen
     assert "Traceback" not in screen

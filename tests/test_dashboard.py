@@ -96,7 +96,7 @@ def test_project_page_has_the_api_numbers_and_every_part(browser: FlaskClient, a
     page = browser.get(f"/dashboard/projects/{busy_project['id']}").get_data(as_text=True)
     for name, key in (("total", "totalTasks"), ("queued", "queuedTasks"),
                       ("running", "runningTasks"), ("completed", "completedTasks"),
-                      ("failed", "failedTasks")):
+                      ("failed", "failedTasks"), ("waiting", "waitingTasks")):
         assert f'id="count-{name}">{counts[key]}<' in page, name
     for part in ("Throughput", "<svg", "nightly", "review", "busy-agent", "model timed out",
                  "Retry all failed", "Reap expired leases", f"Retry task {busy_project['fail']}"):

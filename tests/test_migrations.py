@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(postgres_unavailable() is not None,
                                 reason=postgres_unavailable() or "")
 FLASK = Path(sys.executable).parent / "flask"
 EVERY_MIGRATION = [(1, "initial"), (2, "idempotency_keys"), (3, "priority_and_delay"),
-                   (4, "task_row_claims"), (5, "controls")]
+                   (4, "task_row_claims"), (5, "controls"), (6, "dependencies")]
 
 UNDO_0004 = """
 DROP TABLE td_task_counts, td_batch_counts;
@@ -71,7 +71,8 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
         applied = finished(run_migrate(url))
         assert applied.splitlines() == ["applied 0001_initial", "applied 0002_idempotency_keys",
                                         "applied 0003_priority_and_delay",
-                                        "applied 0004_task_row_claims", "applied 0005_controls"]
+                                        "applied 0004_task_row_claims", "applied 0005_controls",
+                                        "applied 0006_dependencies"]
         assert ledger(url) == EVERY_MIGRATION
         assert finished(run_migrate(url)).strip() == "the database schema is up to date"
 
@@ -183,7 +184,7 @@ def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
             stats = api.get(f"{base_path}/stats").get_json()["data"]
             assert stats["delayedTasks"] == 1 and stats["project"]["stats"] == {
                 "totalTasks": 6, "queuedTasks": 2, "runningTasks": 2, "completedTasks": 1,
-                "failedTasks": 1, "cancelledTasks": 0}
+                "failedTasks": 1, "cancelledTasks": 0, "waitingTasks": 0}
             batch = api.get(f"{base_path}/batches/b1").get_json()["data"]
             assert (batch["total"], batch["queued"], batch["running"]) == (4, 1, 2), batch
             assert api.get(f"{base_path}/peek-next-task").get_json()["data"][

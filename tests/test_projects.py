@@ -7,7 +7,7 @@ from conftest import ALL_BACKENDS, Api
 BACKENDS = ALL_BACKENDS
 
 ZERO_STATS = {"totalTasks": 0, "completedTasks": 0, "failedTasks": 0, "queuedTasks": 0,
-              "runningTasks": 0, "cancelledTasks": 0}
+              "runningTasks": 0, "cancelledTasks": 0, "waitingTasks": 0}
 
 
 def test_create_with_defaults(api: Api) -> None:

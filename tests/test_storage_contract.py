@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from taskdriver.answers import TaskFilter
 from taskdriver.errors import NotFound
 from taskdriver.models import (
     DuplicateHandling,
@@ -24,7 +25,6 @@ from taskdriver.models import (
     ProjectStatus,
     Session,
     Task,
-    TaskFilter,
     TaskStatus,
     TaskType,
     new_id,

@@ -12,15 +12,8 @@ from pathlib import Path
 import pytest
 from test_storage_contract import NOW, a_task, stored_project
 
-from taskdriver.models import (
-    DuplicateHandling,
-    RateLimit,
-    TaskFilter,
-    TaskStatus,
-    TaskType,
-    TypeLoad,
-    new_id_within,
-)
+from taskdriver.answers import TaskFilter, TypeLoad
+from taskdriver.models import DuplicateHandling, RateLimit, TaskStatus, TaskType, new_id_within
 from taskdriver.storage import Storage, open_storage
 
 from conftest import ALL_BACKENDS, postgres_schema

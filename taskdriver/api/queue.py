@@ -36,7 +36,8 @@ def next_task(args: dict[str, Any], agent_name: str) -> dict[str, Any]:
         body = ok({"task": None, "agent_name": agent_name})
         body.update(success=False, error=NO_TASK_MESSAGE)
     else:
-        body = ok({"task": lease.task, "agent_name": agent_name, "project": lease.project})
+        body = ok({"task": lease.detail or lease.task, "agent_name": agent_name,
+                   "project": lease.project})
     return body
 
 

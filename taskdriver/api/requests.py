@@ -14,9 +14,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ..config import DEFAULT_LONG_POLL_MAX_SECONDS
 from ..models import (
     MAX_CONCURRENT_LIMIT,
+    MAX_DEPENDS_ON,
     MAX_RATE_COUNT,
     MAX_RATE_SECONDS,
     REASON_MAX_LENGTH,
+    DependencyFailure,
     DuplicateHandling,
     ProjectStatus,
     RetryBackoff,
@@ -164,6 +166,20 @@ class TaskArgs(TaskUpdateArgs):
         "description": "Not handed out before this moment (RFC 3339)"})
     delay_seconds = JsonNumber(data_key="delaySeconds", validate=DELAY, metadata={
         "description": "Not handed out for this many seconds"})
+    depends_on = fields.List(
+        fields.Str(validate=validate.Length(min=1, max=100)), data_key="dependsOn",
+        validate=validate.Length(max=MAX_DEPENDS_ON),
+        metadata={"description": "Ids of tasks of this project it waits for (status "
+                                 "`waiting` until they finish)"})
+    depends_on_batch = fields.Str(
+        data_key="dependsOnBatch", validate=validate.Length(min=1, max=200),
+        metadata={"description": "A batch of this project whose every task it waits for, "
+                                 "tasks added to the batch before it finishes included"})
+    on_dependency_failure = fields.Str(
+        data_key="onDependencyFailure",
+        validate=validate.OneOf([policy.value for policy in DependencyFailure]),
+        metadata={"description": "When a dependency fails or is cancelled: `fail` (the "
+                                 "default: this task fails too, naming it) or `run`"})
 
     @validates_schema
     def _one_start(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -16,7 +16,14 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from ..models import AttemptStatus, DuplicateHandling, ProjectStatus, RetryBackoff, TaskStatus
+from ..models import (
+    AttemptStatus,
+    DependencyFailure,
+    DuplicateHandling,
+    ProjectStatus,
+    RetryBackoff,
+    TaskStatus,
+)
 from ..times import rfc3339
 from .fields import Timestamp
 
@@ -48,6 +55,8 @@ class StatsSchema(Schema):
     queued_tasks = fields.Int(data_key="queuedTasks")
     running_tasks = fields.Int(data_key="runningTasks")
     cancelled_tasks = fields.Int(data_key="cancelledTasks")
+    waiting_tasks = fields.Int(data_key="waitingTasks",
+                               metadata={"description": "Waiting for a dependency"})
 
 
 def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
@@ -57,7 +66,8 @@ def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
             "failed_tasks": counts[TaskStatus.FAILED],
             "queued_tasks": counts[TaskStatus.QUEUED],
             "running_tasks": counts[TaskStatus.RUNNING],
-            "cancelled_tasks": counts[TaskStatus.CANCELLED]}
+            "cancelled_tasks": counts[TaskStatus.CANCELLED],
+            "waiting_tasks": counts[TaskStatus.WAITING]}
 
 
 class ProjectConfigSchema(Schema):
@@ -146,6 +156,10 @@ class TaskSchema(Schema):
     progress = fields.Float(allow_none=True)
     progress_message = fields.Str(data_key="progressMessage", allow_none=True)
     progress_at = Timestamp(data_key="progressAt", allow_none=True)
+    depends_on = fields.List(fields.Str(), data_key="dependsOn")
+    depends_on_batch = fields.Str(data_key="dependsOnBatch", allow_none=True)
+    on_dependency_failure = fields.Enum(DependencyFailure, by_value=True,
+                                        data_key="onDependencyFailure")
 
     def _run_after(self, task: Any) -> str | None:
         """`runAfter` while the task waits for its moment, null once it is due (as of the
@@ -156,6 +170,36 @@ class TaskSchema(Schema):
         if now is not None and task.run_after <= now:
             return None
         return rfc3339(task.run_after)
+
+
+class DependencySchema(Schema):
+    """One task a task depends on, as its agent reads it."""
+
+    id = fields.Str()
+    status = fields.Enum(TaskStatus, by_value=True)
+    result = fields.Raw(allow_none=True)
+    outputs = fields.Raw(allow_none=True)
+
+
+class BatchSummarySchema(Schema):
+    batch_id = fields.Str(data_key="batchId")
+    total = fields.Int()
+    completed = fields.Int()
+    failed = fields.Int()
+    cancelled = fields.Int()
+
+
+class TaskDetailSchema(TaskSchema):
+    """Dumps a `dependencies.TaskDetail`: the task, what it waits for, what waits for it."""
+
+    dependencies = fields.List(fields.Nested(DependencySchema), metadata={
+        "description": "Its dependsOn tasks as they are now"})
+    dependency_batch = fields.Nested(BatchSummarySchema, attribute="batch",
+                                     data_key="dependencyBatch", allow_none=True, metadata={
+                                         "description": "Its dependsOnBatch batch's counts"})
+    dependents = fields.List(fields.Str(), metadata={
+        "description": "Ids of the tasks that depend on it (or on its batch); empty in a "
+                       "lease"})
 
 
 class SessionSchema(Schema):
@@ -230,6 +274,7 @@ class BatchSchema(Schema):
     completed = _count_of(TaskStatus.COMPLETED)
     failed = _count_of(TaskStatus.FAILED)
     cancelled = _count_of(TaskStatus.CANCELLED)
+    waiting = _count_of(TaskStatus.WAITING)
     done = fields.Bool()
 
 
@@ -260,7 +305,7 @@ class NextTaskSchema(Schema):
     and the task's `project` with the instructions the agent reads before the task's."""
 
     id = fields.Str(attribute="task.id", metadata={"description": "Same as task.id"})
-    task = fields.Nested(TaskSchema, allow_none=True)
+    task = fields.Nested(TaskDetailSchema, allow_none=True)
     agent_name = fields.Str(data_key="agentName")
     project = fields.Nested(LeaseProjectSchema, allow_none=True)
 

@@ -8,8 +8,9 @@ from uuid import UUID
 from flask.views import MethodView
 from marshmallow import ValidationError
 
+from ..answers import ItemError, TaskFilter
 from ..inputs import TaskSpec
-from ..models import ItemError, TaskFilter, TaskStatus
+from ..models import DependencyFailure, TaskStatus
 from .blueprint import Blueprint
 from .context import driver, idempotency, ok, page, principal
 from .envelope import envelope
@@ -25,7 +26,14 @@ from .requests import (
     TaskListArgs,
     TaskUpdateArgs,
 )
-from .responses import BatchSchema, BulkResultSchema, DeletedSchema, RetriedSchema, TaskSchema
+from .responses import (
+    BatchSchema,
+    BulkResultSchema,
+    DeletedSchema,
+    RetriedSchema,
+    TaskDetailSchema,
+    TaskSchema,
+)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api", description="Tasks and batches")
 # Each bulk item loaded like a single create's body, without Schema.load's bookkeeping.
@@ -35,11 +43,15 @@ LOAD_BULK_ITEM = compile_load(TaskArgs())
 def _spec(args: dict[str, Any]) -> TaskSpec:
     type_id = args.get("type_id")
     run_after = args.get("run_after")
+    policy = args.get("on_dependency_failure")
     return TaskSpec(type_id=str(type_id) if type_id else None,
                     instructions=args.get("instructions"), variables=args.get("variables"),
                     batch_id=args.get("batch_id"), description=args.get("description"),
                     priority=args.get("priority"), delay_seconds=args.get("delay_seconds"),
-                    run_after=run_after.timestamp() if run_after is not None else None)
+                    run_after=run_after.timestamp() if run_after is not None else None,
+                    depends_on=tuple(args.get("depends_on") or ()),
+                    depends_on_batch=args.get("depends_on_batch"),
+                    on_dependency_failure=DependencyFailure(policy) if policy else None)
 
 
 @blp.route("/projects/<uuid:project_id>/tasks")
@@ -114,10 +126,10 @@ def _load_items(raws: list[Any]) -> list[tuple[Any, dict[str, Any] | ValidationE
 
 @blp.route("/tasks/<uuid:task_id>")
 class TaskView(MethodView):
-    @blp.response(200, envelope(TaskSchema))
+    @blp.response(200, envelope(TaskDetailSchema))
     def get(self, task_id: UUID) -> dict[str, Any]:
-        """Read a task with its attempt history."""
-        return ok(driver().get_task(principal(), str(task_id)))
+        """Read a task with its attempt history, its dependencies and its dependents."""
+        return ok(driver().task_detail(principal(), str(task_id)))
 
     @blp.arguments(TaskUpdateArgs, required=False)
     @blp.response(200, envelope(TaskSchema))

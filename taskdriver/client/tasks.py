@@ -32,14 +32,20 @@ class TaskEndpoints(ProjectEndpoints):
                     type_id: str | None = None, variables: dict[str, str] | None = None,
                     batch_id: str | None = None, description: str | None = None,
                     priority: int | None = None, delay_seconds: float | None = None,
-                    run_after: str | None = None,
+                    run_after: str | None = None, depends_on: list[str] | None = None,
+                    depends_on_batch: str | None = None,
+                    on_dependency_failure: str | None = None,
                     idempotency_key: str | None = None) -> Task:
         """Create one task; `priority` (higher first), and `delay_seconds` or `run_after`
-        (RFC 3339) to hold it back until then."""
+        (RFC 3339) to hold it back until then; `depends_on` (task ids) and
+        `depends_on_batch` to keep it `waiting` until they finish, and what to do should
+        one of them fail (`on_dependency_failure`: "fail", the default, or "run")."""
         body = present({"instructions": instructions, "typeId": type_id,
                          "variables": variables, "batchId": batch_id,
                          "description": description, "priority": priority,
-                         "delaySeconds": delay_seconds, "runAfter": run_after})
+                         "delaySeconds": delay_seconds, "runAfter": run_after,
+                         "dependsOn": depends_on, "dependsOnBatch": depends_on_batch,
+                         "onDependencyFailure": on_dependency_failure})
         return cast(Task, self._data("POST",
                                      f"/api/projects/{self.project_id(project_id)}/tasks",
                                      json=body, idempotency_key=idempotency_key or new_key()))

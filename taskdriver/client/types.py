@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+TaskStatus = Literal["queued", "running", "completed", "failed", "cancelled", "waiting"]
 
 
 class Attempt(TypedDict):
@@ -21,7 +21,9 @@ class Attempt(TypedDict):
     error: str | None
 
 
-class Task(TypedDict):
+class TaskFields(TypedDict):
+    """A task as every answer has it (`Task` adds what a read of one task carries)."""
+
     id: str
     projectId: str
     typeId: str | None
@@ -47,6 +49,38 @@ class Task(TypedDict):
     progress: NotRequired[float | None]  # 0-100, as the holder last reported
     progressMessage: NotRequired[str | None]
     progressAt: NotRequired[str | None]
+    dependsOn: list[str]
+    dependsOnBatch: str | None
+    onDependencyFailure: Literal["fail", "run"]
+
+
+class Task(TaskFields, total=False):
+    """A task; a read of one task and a lease also carry what it waits for and what waits
+    for it (optional keys by `total=False`: this module's annotations are strings, which
+    TypedDict reads `NotRequired` from only on Python 3.12 and later)."""
+
+    dependencies: list[Dependency]
+    dependencyBatch: DependencyBatch | None
+    dependents: list[str]
+
+
+class Dependency(TypedDict):
+    """A task another waits for, as it is now (its agent reads the result)."""
+
+    id: str
+    status: TaskStatus
+    result: Any
+    outputs: Any
+
+
+class DependencyBatch(TypedDict):
+    """The counts of the batch a task waits for."""
+
+    batchId: str
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
 
 
 class LeasedProject(TypedDict):
@@ -71,6 +105,7 @@ class Counts(TypedDict):
     queuedTasks: int
     runningTasks: int
     cancelledTasks: NotRequired[int]
+    waitingTasks: int
 
 
 class Project(TypedDict):
@@ -137,6 +172,7 @@ class Batch(TypedDict):
     completed: int
     failed: int
     cancelled: NotRequired[int]
+    waiting: int
     done: bool
 
 

@@ -42,7 +42,7 @@ def _csv_cell(column: str, value: Any) -> Any:
 @click.command("export")
 @click.option("--project", "-p", required=True, help="Project id or name.")
 @click.option("--status", "-s", type=click.Choice(["queued", "running", "completed",
-                                                   "failed"]), default=None)
+                                                   "failed", "waiting"]), default=None)
 @click.option("--batch", "-b", default=None, help="Only this batchId.")
 @click.option("--type", "-t", "task_type", default=None, help="Task type id or name.")
 @click.option("--format", "-f", "output_format", type=click.Choice(["jsonl", "csv"]),

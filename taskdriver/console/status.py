@@ -60,7 +60,7 @@ def _report(client: Client, project_id: str) -> list[str]:
              f"{counts['runningTasks'] - len(stale)} running{stale_count}, "
              f"{counts['completedTasks']} completed, {counts['failedTasks']} failed"
              + (f", {cancelled} cancelled" if cancelled else "")
-             + f" ({counts['totalTasks']} in all)",
+             + f", {counts.get('waitingTasks', 0)} waiting ({counts['totalTasks']} in all)",
              f"  last hour: {recent['tasksCompletedLastHour']} completed, "
              f"{recent['tasksFailedLastHour']} failed, average "
              f"{recent['averageTaskDuration']:.1f}s per task"]
@@ -85,7 +85,8 @@ def _report(client: Client, project_id: str) -> list[str]:
                      f"completed, {batch['queued']} queued, {batch['running']} running, "
                      f"{batch['failed']} failed"
                      + (f", {batch.get('cancelled')} cancelled" if batch.get("cancelled")
-                        else ""))
+                        else "")
+                     + f", {batch.get('waiting', 0)} waiting")
     return lines
 
 

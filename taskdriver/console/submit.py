@@ -52,10 +52,11 @@ def command(connection: Connection, project: str, task_type: str | None, batch: 
             source: IO[str]) -> None:
     """Create a task for each line of SOURCE (a JSON-lines file, or - for stdin): a task
     body as the API takes it, e.g. {"variables": {"file": "a.py"}} or {"instructions":
-    "…"}, with optional batchId, description, priority, and delaySeconds or runAfter.
-    Sent in requests of 1,000, each safe to
-    retry; prints what was created, duplicates skipped and the lines refused (exit 1 if
-    any was)."""
+    "…"}, with optional batchId, description, priority, delaySeconds or runAfter, and
+    dependsOn (task ids), dependsOnBatch and onDependencyFailure ("fail" or "run") to
+    keep it waiting for other tasks. Sent in requests of 1,000, each safe to retry;
+    prints what was created, duplicates skipped and the lines refused (exit 1 if any
+    was)."""
     client = connection.operator()
     project_id = client.project_id(project)
     type_id = client.task_type_id(project_id, task_type) if task_type else None

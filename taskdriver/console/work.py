@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..client import Client
-from ..client.types import Lease
+from ..client.types import Lease, Task
 from ..client.worker import Budget, Cancelled, GiveBack, Job, Outcome, Signals, run_fleet
 from . import Connection
 from .command_io import CommandIO
@@ -38,6 +38,14 @@ def stdin_of(lease: Lease, with_project: bool) -> str:
     return instructions
 
 
+def dependencies_of(task: Task) -> str:
+    """TASKDRIVER_DEPENDENCIES: what the task waited for, as JSON: its `dependsOn` tasks
+    ({id, status, result, outputs} each) and its `dependsOnBatch` batch's counts (or null).
+    A server without dependencies sends neither: no tasks, no batch."""
+    return json.dumps({"tasks": task.get("dependencies", []),
+                       "batch": task.get("dependencyBatch")})
+
+
 def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) -> Any:
     """A handler that runs `argv` for each task (see the command's help for the contract)."""
 
@@ -50,7 +58,8 @@ def run_command(argv: list[str], permanent_codes: set[int], with_project: bool) 
                "TASKDRIVER_BATCH_ID": task["batchId"] or "",
                "TASKDRIVER_AGENT_NAME": agent,
                "TASKDRIVER_ATTEMPT": str(len(task["attempts"])),
-               "TASKDRIVER_VARIABLES": json.dumps(task["variables"])}
+               "TASKDRIVER_VARIABLES": json.dumps(task["variables"]),
+               "TASKDRIVER_DEPENDENCIES": dependencies_of(task)}
         try:
             # A session of its own: a terminal's Ctrl-C reaches `work` only, which lets the
             # command finish; a second signal stops the command's whole process group.
@@ -183,18 +192,19 @@ def command(connection: Connection, project: str, agent: str, concurrency: int,
             without_project: bool, command: tuple[str, ...]) -> None:
     """Lease tasks and run COMMAND for each: the project's instructions (if any), a blank line and
     the task's instructions on stdin, and TASKDRIVER_TASK_ID, TASKDRIVER_PROJECT_ID,
-    TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID, TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT and
-    TASKDRIVER_VARIABLES (JSON) in its environment. Exit 0 completes the task with stdout as its
-    result (and as its outputs too when stdout is one JSON object); any other exit fails it with
-    the tail of stderr, to be retried unless the code is in --permanent-exit-codes. The lease is
-    kept alive while COMMAND runs; should an operator cancel the task, COMMAND is stopped
-    (SIGTERM, then SIGKILL) and nothing is reported. Lines `::progress <0-100> <message>` on
-    stderr are sent as the task's progress (at most once a second), not kept in the error.
-    SIGINT/SIGTERM: take no more tasks and let running ones finish; a second signal stops them
-    and gives them back to the queue. Options of `work` come before COMMAND (an unknown one is
-    an error); put `--` before a COMMAND that has options of its own. A COMMAND that cannot
-    start leases nothing; one that stops starting mid-run gives its task back untouched and ends
-    `work`.
+    TASKDRIVER_TYPE_ID, TASKDRIVER_BATCH_ID, TASKDRIVER_AGENT_NAME, TASKDRIVER_ATTEMPT,
+    TASKDRIVER_VARIABLES (JSON) and TASKDRIVER_DEPENDENCIES (JSON: {"tasks": [{id, status,
+    result, outputs}], "batch": {batchId, total, completed, failed, cancelled} or null}) in its
+    environment. Exit 0 completes the task with stdout as its result (and as its outputs too
+    when stdout is one JSON object); any other exit fails it with the tail of stderr, to be
+    retried unless the code is in --permanent-exit-codes. The lease is kept alive while
+    COMMAND runs; should an operator cancel the task, COMMAND is stopped (SIGTERM, then
+    SIGKILL) and nothing is reported. Lines `::progress <0-100> <message>` on stderr are sent
+    as the task's progress (at most once a second), not kept in the error. SIGINT/SIGTERM:
+    take no more tasks and let running ones finish; a second signal stops them and gives them
+    back to the queue. Options of `work` come before COMMAND (an unknown one is an error); put
+    `--` before a COMMAND that has options of its own. A COMMAND that cannot start leases
+    nothing; one that stops starting mid-run gives its task back untouched and ends `work`.
 
     Example: taskdriver work -p audits -a claude -c 4 --wait 60 -- claude -p
     """

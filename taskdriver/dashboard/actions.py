@@ -9,8 +9,9 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
+from ..answers import TaskFilter
 from ..extension import services
-from ..models import OPERATOR, TaskFilter, TaskStatus
+from ..models import OPERATOR, TaskStatus
 from .blueprint import blp, changes_state, signed_in
 from .views import stale_leases
 

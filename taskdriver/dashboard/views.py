@@ -12,9 +12,10 @@ from flask import render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from .. import rules
+from ..answers import TaskFilter, TaskOrder, TaskSort
 from ..errors import TaskDriverError
 from ..extension import services
-from ..models import OPERATOR, Task, TaskFilter, TaskOrder, TaskSort, TaskStatus
+from ..models import OPERATOR, Task, TaskStatus
 from .blueprint import blp, signed_in
 
 PAGE_SIZE = 50
@@ -185,12 +186,13 @@ def tasks(project_id: Any) -> tuple[str, int]:
 @blp.route("/tasks/<uuid:task_id>")
 @signed_in
 def task(task_id: Any) -> str:
-    """One task: type, priority, instructions, variables, every attempt, result, outputs
-    and error."""
+    """One task: type, priority, what it waits for and what waits for it (linked),
+    instructions, variables, every attempt, result, outputs and error."""
     driver = services().driver
-    found = driver.get_task(OPERATOR, str(task_id))
+    detail = driver.task_detail(OPERATOR, str(task_id))
+    found = detail.task
     current = driver.get_project(OPERATOR, found.project_id).project
     task_type = (driver.get_task_type(OPERATOR, found.type_id)
                  if found.type_id is not None else None)
-    return render_template("dashboard/task.html", task=found, project=current,
-                           task_type=task_type)
+    return render_template("dashboard/task.html", task=found, detail=detail,
+                           project=current, task_type=task_type)

@@ -74,6 +74,7 @@ class TaskDriver:
         self.create_task = self.tasks.create_task
         self.create_tasks = self.tasks.create_tasks
         self.get_task = self.tasks.get_task
+        self.task_detail = self.tasks.task_detail
         self.list_tasks = self.tasks.list_tasks
         self.update_task = self.tasks.update_task
         self.delete_task = self.tasks.delete_task

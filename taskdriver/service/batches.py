@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .. import rules
+from ..answers import BatchProgress, ProjectStats, ProjectView, Throughput
 from ..errors import NotFound
-from ..models import BatchProgress, Principal, ProjectStats, ProjectView, TaskStatus, Throughput
+from ..models import Principal, TaskStatus
 from .base import Core
 
 RECENT_WINDOW_SECONDS = 3600.0

@@ -13,17 +13,11 @@ import sys
 from collections.abc import Callable
 
 from .. import access, controls
+from ..answers import TaskFilter, TypeLoad
 from ..errors import NotFound
-from ..models import (
-    MAX_RATE_SECONDS,
-    Principal,
-    Task,
-    TaskFilter,
-    TaskStatus,
-    TaskType,
-    TypeLoad,
-)
+from ..models import MAX_RATE_SECONDS, Principal, Task, TaskStatus, TaskType
 from ..storage import ProjectTx
+from . import dependencies
 from .base import Core
 
 
@@ -94,15 +88,20 @@ class Cancels:
         access.require_admin(principal, "cancel tasks")
         project = self.core.project_of_task(principal, task_id)
 
-        def cancel(tx: ProjectTx) -> Task:
+        def cancel(tx: ProjectTx) -> tuple[Task, list[Task]]:
             task = tx.lock_task(task_id)  # only this task: the queue goes on meanwhile
             if task is None:
                 raise NotFound("Task not found")
-            cancelled = controls.cancel(task, reason, self.core.now())
+            now = self.core.now()
+            cancelled = controls.cancel(task, reason, now)
             tx.put_task(cancelled)
-            return cancelled
+            # Its dependents fail (or run) in this same commit, as after a failure.
+            return cancelled, dependencies.release_dependents(tx, [cancelled], now)
 
-        return self.core.shared(project.id, cancel)
+        cancelled, released = self.core.shared(project.id, cancel)
+        for moved in released:
+            self.core.report_outcome(project.id, moved)
+        return cancelled
 
     def cancel_tasks(self, principal: Principal, project_id: str, batch_id: str | None,
                      type_id: str | None, status: TaskStatus | None) -> int:
@@ -110,13 +109,15 @@ class Cancels:
         returns how many were cancelled."""
         access.require_admin(principal, "cancel tasks")
         project = self.core.project(principal, project_id)
-        count = 0
+        cancelled: list[Task] = []
         with self.core.storage.project_tx(project.id) as tx:  # exclusive: reads many
             now = self.core.now()
             for wanted in controls.cancellable(status):
                 task_filter = TaskFilter(status=wanted, batch_id=batch_id, type_id=type_id)
                 tasks, _ = tx.list_tasks(task_filter, limit=sys.maxsize, offset=0)
-                for task in tasks:
-                    tx.put_task(controls.cancel(task, None, now))
-                count += len(tasks)
-        return count
+                cancelled += [controls.cancel(task, None, now) for task in tasks]
+            tx.put_tasks(cancelled)
+            released = dependencies.release_dependents(tx, cancelled, now)
+        for moved in released:
+            self.core.report_outcome(project.id, moved)
+        return len(cancelled)

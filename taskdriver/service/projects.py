@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from .. import access
+from ..answers import ProjectView
 from ..errors import NotFound
 from ..inputs import ProjectChanges, ProjectSpec
 from ..models import (
@@ -14,7 +15,6 @@ from ..models import (
     Project,
     ProjectConfig,
     ProjectStatus,
-    ProjectView,
     TaskStatus,
     new_id,
 )

@@ -14,19 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import access, controls, rules
+from ..answers import AgentLease, Lease, Reaped
+from ..dependencies import TaskDetail
 from ..errors import FieldError, NotFound
-from ..models import (
-    IDEMPOTENCY_WINDOW_SECONDS,
-    AgentLease,
-    Lease,
-    Principal,
-    Project,
-    Reaped,
-    Task,
-    TaskStatus,
-    TaskType,
-)
+from ..models import IDEMPOTENCY_WINDOW_SECONDS, Principal, Project, Task, TaskStatus, TaskType
 from ..storage import ProjectTx
+from . import dependencies
 from .base import Core, type_of
 from .controls import claim_eligible, held_back
 from .waiting import SessionCheck, WaitHub
@@ -50,7 +43,9 @@ class Queue:
         reclaimed = [rules.expire(task, now, type_of(tx, task)) for task in expired]
         for task in reclaimed:
             tx.put_task(task)
-        return Reaped(len(expired), len({t.assigned_to for t in expired})), reclaimed
+        # Their dependents move in this same commit (a lease out of retries failed them).
+        released = dependencies.release_dependents(tx, reclaimed, now)
+        return Reaped(len(expired), len({t.assigned_to for t in expired})), reclaimed + released
 
     def _reap_and_purge(self, tx: ProjectTx) -> tuple[Reaped, list[Task]]:
         """The cron job's pass over one project: expired leases, then old idempotency keys."""
@@ -59,10 +54,12 @@ class Queue:
         tx.purge_idempotency(now - IDEMPOTENCY_WINDOW_SECONDS)
         return reaped
 
-    def _report_reaped(self, project_id: str, reclaimed: list[Task]) -> None:
-        if reclaimed:
-            self.core.events.leases_expired(project_id, len(reclaimed))
-        for task in reclaimed:
+    def _report_reaped(self, project_id: str, counts: Reaped, changed: list[Task]) -> None:
+        """Report the reclaimed leases, and the outcomes they and the dependents they
+        released reached."""
+        if counts.tasks:
+            self.core.events.leases_expired(project_id, counts.tasks)
+        for task in changed:
             self.core.report_outcome(project_id, task)
 
     def next_task(self, principal: Principal, agent_name: str, project_ref: str | None,
@@ -104,14 +101,14 @@ class Queue:
         Claims of one project run side by side: each takes a due task no other section
         holds. Should this agent's other request claim first, the store refuses a second
         running task and the next attempt finds the first one held."""
-        def attempt(tx: ProjectTx) -> tuple[Task | None, list[Task]]:
+        def attempt(tx: ProjectTx) -> tuple[TaskDetail | None, tuple[Reaped, list[Task]]]:
             now = self.core.now()
             held = tx.task_held_by(acting)
             if held is not None and not rules.lease_expired(held, now):
-                return held, []
-            _, reclaimed = self._reap(tx, now)
+                return dependencies.detail(tx, held, with_dependents=False), (Reaped(0, 0), [])
+            reaped = self._reap(tx, now)
             if not controls.project_leases(project):
-                return None, reclaimed
+                return None, reaped
             claimed = claim_eligible(tx, self.core.now)
             leased = None
             if claimed is not None:
@@ -119,11 +116,12 @@ class Queue:
                 minutes = rules.lease_minutes(task_type, project)
                 leased = rules.claim(task, acting, minutes, now)
                 tx.put_task(leased)
-            return leased, reclaimed
+                return dependencies.detail(tx, leased, with_dependents=False), reaped
+            return None, reaped
 
-        leased, reclaimed = self.core.shared(project.id, attempt)
-        self._report_reaped(project.id, reclaimed)
-        return None if leased is None else Lease(leased, project)
+        leased, (counts, changed) = self.core.shared(project.id, attempt)
+        self._report_reaped(project.id, counts, changed)
+        return None if leased is None else Lease(leased.task, project, leased)
 
     def _availability(self, project_id: str, now: float) -> tuple[int, float | None]:
         """For the long-poll watcher: how many tasks could be leased now, and the soonest
@@ -169,19 +167,25 @@ class Queue:
         """Apply a lease holder's outcome (with the task's type, for its retry delay)."""
         project = self.core.project_of_task(principal, task_id)
 
-        def settle(tx: ProjectTx) -> tuple[Task, Task]:
+        def settle(tx: ProjectTx) -> tuple[Task, Task, list[Task]]:
             task = tx.lock_task(task_id)  # only this task: other agents go on meanwhile
             if task is None:
                 raise NotFound("Task not found")
             acting = access.acting_agent(principal, agent_name, fallback=task.assigned_to)
-            settled = outcome(task, acting, self.core.now(), type_of(tx, task))
+            now = self.core.now()
+            settled = outcome(task, acting, now, type_of(tx, task))
+            released: list[Task] = []
             if settled is not task:
                 tx.put_task(settled)
-            return task, settled
+                if settled.status is not task.status:  # its dependents move in this commit
+                    released = dependencies.release_dependents(tx, [settled], now)
+            return task, settled, released
 
-        task, settled = self.core.shared(project.id, settle)
+        task, settled, released = self.core.shared(project.id, settle)
         if settled is not task and settled.status is not task.status:
             self.core.report_outcome(project.id, settled)
+        for moved in released:
+            self.core.report_outcome(project.id, moved)
         return settled
 
     def complete_task(self, principal: Principal, task_id: str, agent_name: str | None,
@@ -219,8 +223,8 @@ class Queue:
     def reap_project(self, principal: Principal, project_id: str) -> Reaped:
         """Reclaim one project's expired leases now (the `cleanup-leases` route)."""
         project = self.core.project(principal, project_id)
-        counts, reclaimed = self.core.shared(project.id, lambda tx: self._reap(tx, self.core.now()))
-        self._report_reaped(project.id, reclaimed)
+        counts, changed = self.core.shared(project.id, lambda tx: self._reap(tx, self.core.now()))
+        self._report_reaped(project.id, counts, changed)
         return counts
 
     def reap(self, project_ids: list[str] | None = None) -> Reaped:
@@ -233,10 +237,10 @@ class Queue:
         tasks = agents = 0
         for project_id in project_ids:
             try:
-                counts, reclaimed = self.core.shared(project_id, self._reap_and_purge)
+                counts, changed = self.core.shared(project_id, self._reap_and_purge)
             except NotFound:
                 continue  # deleted meanwhile
-            self._report_reaped(project_id, reclaimed)
+            self._report_reaped(project_id, counts, changed)
             tasks += counts.tasks
             agents += counts.agents
         return Reaped(tasks, agents)

@@ -15,24 +15,23 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from .. import access, rules
+from ..answers import OLDEST_FIRST, BulkOutcome, ItemError, TaskFilter, TaskOrder
+from ..dependencies import TaskDetail
 from ..errors import Conflict, FieldError, TaskDriverError
 from ..inputs import TaskSpec
 from ..models import (
-    OLDEST_FIRST,
-    BulkOutcome,
+    DependencyFailure,
     Idempotency,
-    ItemError,
     Principal,
     Project,
     Task,
-    TaskFilter,
-    TaskOrder,
     TaskStatus,
     TaskType,
     new_id_within,
 )
 from ..storage import ProjectTx
 from ..templates import duplicate_key
+from . import dependencies
 from .base import Core, earlier_outcome, remember, still_there, task_in, type_of
 
 Outcome = tuple[Task, bool] | TaskDriverError
@@ -51,6 +50,9 @@ def new_tasks(tx: ProjectTx, project: Project, specs: list[TaskSpec], now: float
     """Check, deduplicate and store the tasks these specs ask for; an outcome per spec."""
     types: dict[str, TaskType | None] = {}
     drafts = [_draft(tx, types, spec) for spec in specs]
+    # Only a create with dependencies looks them up (and sees this create's earlier tasks).
+    wanted = any(spec.depends_on or spec.depends_on_batch for spec in specs)
+    lookups = dependencies.Lookups(tx, creating=True) if wanted else None
     unique = {d.key for d in drafts
               if isinstance(d, _Draft) and d.key and rules.checks_duplicates(d.task_type)}
     holders = tx.find_duplicates(unique) if unique else {}
@@ -62,6 +64,8 @@ def new_tasks(tx: ProjectTx, project: Project, specs: list[TaskSpec], now: float
             outcomes.append(draft)
             continue
         try:
+            if lookups is not None:
+                dependencies.check_spec(lookups, draft.spec)
             existing = rules.duplicate_of(draft.task_type,
                                           holders.get(draft.key) if draft.key else None)
         except TaskDriverError as exc:
@@ -71,6 +75,9 @@ def new_tasks(tx: ProjectTx, project: Project, specs: list[TaskSpec], now: float
             outcomes.append((existing, False))
             continue
         task = _task(project, draft, next(seqs), now)
+        if lookups is not None:
+            task = dependencies.starting(lookups, task, now)
+            lookups.added(task)
         if task.duplicate_key in unique:
             holders[task.duplicate_key] = task
         created.append(task)
@@ -107,7 +114,9 @@ def _task(project: Project, draft: _Draft, seq: int, now: float) -> Task:
                 priority=rules.priority_of(task_type, spec.priority),
                 run_after=rules.start_moment(spec.run_after, spec.delay_seconds, now),
                 status=TaskStatus.QUEUED, max_retries=rules.max_retries(task_type, project),
-                created_at=now, updated_at=now, duplicate_key=draft.key)
+                created_at=now, updated_at=now, duplicate_key=draft.key,
+                depends_on=spec.depends_on, depends_on_batch=spec.depends_on_batch,
+                on_dependency_failure=spec.on_dependency_failure or DependencyFailure.FAIL)
 
 
 class Tasks:
@@ -174,6 +183,12 @@ class Tasks:
         with self.core.storage.project_tx(project.id, write=False) as tx:
             return task_in(tx, task_id)
 
+    def task_detail(self, principal: Principal, task_id: str) -> TaskDetail:
+        """A task with what it waits for and what waits for it."""
+        project = self.core.project_of_task(principal, task_id)
+        with self.core.storage.project_tx(project.id, write=False) as tx:
+            return dependencies.detail(tx, task_in(tx, task_id))
+
     def list_tasks(self, principal: Principal, project_id: str, task_filter: TaskFilter,
                    limit: int, offset: int, order: TaskOrder = OLDEST_FIRST
                    ) -> tuple[list[Task], int]:
@@ -193,6 +208,8 @@ class Tasks:
             task = task_in(tx, task_id)
             if task.status is not TaskStatus.QUEUED:
                 raise Conflict(f"Only queued tasks can be updated; task is {task.status.value}")
+            if "batch_id" in given and spec.batch_id != task.batch_id and task.batch_id:
+                dependencies.refuse_if_batch_depended_on(tx, task.batch_id)
             task_type = type_of(tx, task)
             fields: dict[str, Any] = {"updated_at": self.core.now()}
             for name in ("batch_id", "description"):
@@ -223,6 +240,7 @@ class Tasks:
             task = task_in(tx, task_id)
             if task.status is TaskStatus.RUNNING:
                 raise Conflict("A running task cannot be deleted; fail it or let it expire")
+            dependencies.refuse_delete_if_depended_on(tx, task)
             tx.delete_task(task_id)
 
     def retry_task(self, principal: Principal, task_id: str) -> Task:
@@ -230,23 +248,30 @@ class Tasks:
         access.require_admin(principal, "retry failed tasks")
         project = self.core.project_of_task(principal, task_id)
         with self.core.storage.project_tx(project.id) as tx:
-            task = rules.retry(task_in(tx, task_id), self.core.now())
+            task = dependencies.retried(tx, rules.retry(task_in(tx, task_id), self.core.now()))
             tx.put_task(task)
         return task
 
     def retry_failed(self, principal: Principal, project_id: str,
                      batch_id: str | None = None, type_id: str | None = None) -> int:
         """Send every failed task of the project (of a batch, of a type) back to the queue
-        with a fresh retry budget; returns how many went."""
+        with a fresh retry budget; returns how many went. Oldest first, so a dependency
+        goes back before its dependents, which then wait for it; a dependent whose
+        dependency stays failed stays failed too."""
         access.require_admin(principal, "retry failed tasks")
         project = self.core.project(principal, project_id)
         wanted = TaskFilter(status=TaskStatus.FAILED, batch_id=batch_id, type_id=type_id)
         with self.core.storage.project_tx(project.id) as tx:
             now = self.core.now()
             failed, _ = tx.list_tasks(wanted, limit=sys.maxsize, offset=0)
+            retried = 0
             for task in failed:
-                tx.put_task(rules.retry(task, now))
-        return len(failed)
+                try:
+                    tx.put_task(dependencies.retried(tx, rules.retry(task, now)))
+                except Conflict:
+                    continue
+                retried += 1
+        return retried
 
 
 def _item_error(index: int, exc: TaskDriverError) -> ItemError:

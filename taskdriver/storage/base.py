@@ -11,14 +11,14 @@ A project's writers come in two kinds. An exclusive one (the default) keeps ever
 writer of the project out until it ends: task types, and changes that read many tasks to
 decide. A *shared* one (`shared=True`: the queue's claims, outcomes, reaping and creates)
 keeps only exclusive writers out, so shared writers of one project run side by side, and it
-may change only what it holds: tasks it locked (`lock_task`, `claim_next`,
-`expired_leases`), new tasks (`add_tasks`) and idempotency records. The store itself then
-keeps what a queue needs across them: two sections never hold one task, an agent never has
-two running tasks in a project, two live tasks never hold one unique key, and positions
+may change only what it holds: tasks it locked (`lock_task`, `claim_next`, `expired_leases`,
+`waiting_dependents`), new tasks (`add_tasks`) and idempotency records. The store itself
+then keeps what a queue needs across them: two sections never hold one task, an agent never
+has two running tasks in a project, two live tasks never hold one unique key, and positions
 (`next_seqs`) never repeat. A write that a concurrent shared writer made impossible raises
 `Contention` and the section keeps nothing: the caller opens a new one and looks again. A
-backend whose writers never overlap (the file backend) may run shared sections
-exclusively; it then never raises `Contention`.
+backend whose writers never overlap (the file backend) may run shared sections exclusively;
+it then never raises `Contention`.
 
 Either may be opened with `write=False` for reading only: it sees every write acknowledged
 before it began, may let writers proceed meanwhile (so it is cheaper), and refuses `put_*`
@@ -42,20 +42,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 
+from ..answers import OLDEST_FIRST, RecentActivity, TaskFilter, TaskOrder, TypeLoad
 from ..errors import StorageError
-from ..models import (
-    OLDEST_FIRST,
-    IdempotencyRecord,
-    Project,
-    RecentActivity,
-    Session,
-    Task,
-    TaskFilter,
-    TaskOrder,
-    TaskStatus,
-    TaskType,
-    TypeLoad,
-)
+from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
 
 
 class Contention(StorageError):
@@ -176,6 +165,12 @@ class ProjectTx(IdempotencyRecords):
     def put_task(self, task: Task) -> None:
         """Create or replace a task; a replaced task keeps its place in the list order."""
 
+    def put_tasks(self, tasks: Sequence[Task]) -> None:
+        """`put_task` each of these tasks, which exist already (a backend may store them
+        in one statement: releasing a batch's 10,000 dependents is one write)."""
+        for task in tasks:
+            self.put_task(task)
+
     @abstractmethod
     def delete_task(self, task_id: str) -> None:
         """Delete a task."""
@@ -253,6 +248,33 @@ class ProjectTx(IdempotencyRecords):
     @abstractmethod
     def task_held_by(self, agent_name: str) -> Task | None:
         """The running task assigned to this agent, if any."""
+
+    @abstractmethod
+    def waiting_dependents(self, task_ids: Collection[str], batch_ids: Collection[str]
+                           ) -> list[Task]:
+        """The `waiting` tasks that depend on any of these tasks (`depends_on`) or batches
+        (`depends_on_batch`), in id order, each then held by this section (waiting while
+        another section holds it): the tasks finishing these may release. Found through an
+        index from a task and from a batch to its dependents, so the cost follows how many
+        depend on them, never how many tasks the project holds."""
+
+    def guard_batch(self, batch_id: str, creating: bool) -> None:
+        """Hold a batch until the section ends against the sections that could race this
+        one over its dependents. A section finishing one of its tasks (`creating` False)
+        holds it shared, so finishers go side by side; a section creating a task that
+        depends on it holds it alone, so it sees every finish committed before, and every
+        finisher after it sees the new dependent. Writers that never overlap need nothing."""
+
+    def serialize_batch_release(self, batch_id: str) -> None:
+        """Hold the release of a batch's dependents alone until the section ends: of two
+        sections finishing a batch's last tasks at once, the later one then sees the
+        earlier one's finish, so one of them releases. Writers that never overlap need
+        nothing."""
+
+    @abstractmethod
+    def dependents(self, task_id: str | None, batch_id: str | None, limit: int) -> list[str]:
+        """Ids of up to `limit` tasks, in any status, that depend on this task or on this
+        batch (None: none), oldest first."""
 
     @abstractmethod
     def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:

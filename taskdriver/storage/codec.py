@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from ..models import (
     Attempt,
     AttemptStatus,
+    DependencyFailure,
     DuplicateHandling,
     Project,
     ProjectConfig,
@@ -79,6 +80,10 @@ def decode_task(raw: dict[str, Any]) -> Task:
     """A task as stored (the file backend keeps its tasks packed: see `packed.py`)."""
     raw["status"] = TaskStatus(raw["status"])
     raw["attempts"] = decode_attempts(raw["attempts"])
+    if "depends_on" in raw:  # records from before dependencies existed take the default
+        raw["depends_on"] = tuple(raw["depends_on"] or ())
+    if "on_dependency_failure" in raw:
+        raw["on_dependency_failure"] = DependencyFailure(raw["on_dependency_failure"])
     return _new_task(raw)
 
 

@@ -21,21 +21,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..answers import OLDEST_FIRST, RecentActivity, TaskFilter, TaskOrder, TypeLoad
 from ..errors import NotFound, StorageError
-from ..models import (
-    OLDEST_FIRST,
-    IdempotencyRecord,
-    Project,
-    RecentActivity,
-    Session,
-    Task,
-    TaskFilter,
-    TaskOrder,
-    TaskStatus,
-    TaskType,
-    TypeLoad,
-    owner_prefix,
-)
+from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType, owner_prefix
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .file_watch import FileWatch
 from .journal import JournaledStore
@@ -223,6 +211,17 @@ class FileProjectTx(_ChangeLog, ProjectTx):
         task_id = self.state.running_by_agent.get(agent_name)
         return None if task_id is None else self._whole(self.state.tasks[task_id])
 
+    def waiting_dependents(self, task_ids: Collection[str], batch_ids: Collection[str]
+                           ) -> list[Task]:
+        found = self.state.dependencies.dependents(list(task_ids), list(batch_ids))
+        tasks = self.state.tasks
+        return [self._whole(tasks[task_id]) for task_id in sorted(found)
+                if tasks[task_id].status is TaskStatus.WAITING]
+
+    def dependents(self, task_id: str | None, batch_id: str | None, limit: int) -> list[str]:
+        found = self.state.dependencies.first_dependents(task_id, batch_id, limit)
+        return sorted(found, key=lambda key: self.state.tasks[key].seq)[:limit]
+
     def find_duplicates(self, duplicate_keys: Collection[str]) -> dict[str, Task]:
         found = {key: self.state.duplicates.get(key) for key in duplicate_keys}
         return {key: self._whole(self.state.tasks[holders[0][1]])
@@ -241,10 +240,7 @@ class FileProjectTx(_ChangeLog, ProjectTx):
     def status_counts(self, batch_id: str | None = None) -> dict[TaskStatus, int]:
         if batch_id is None:
             return dict(self.state.counts)
-        counts = {status: 0 for status in TaskStatus}
-        for task_id in self.state.batches.get(batch_id, {}):
-            counts[self.state.tasks[task_id].status] += 1
-        return counts
+        return self.state.dependencies.counts_of(batch_id)
 
     def batch_ids(self) -> list[str]:
         return list(self.state.batches)

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from ..models import OLDEST_FIRST, Task, TaskFilter, TaskOrder, TaskSort
+from ..answers import OLDEST_FIRST, TaskFilter, TaskOrder, TaskSort
+from ..models import Task
 from .packed import PackedTask
 from .state import ProjectState
 

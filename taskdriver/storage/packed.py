@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ..errors import StorageError
-from ..models import Task, TaskStatus
+from ..models import DependencyFailure, Task, TaskStatus
 from .codec import decode_attempts, slot_setters
 
 PACKED_FIELDS = ("max_retries", "instructions", "variables", "retry_count", "attempts",
@@ -40,7 +40,8 @@ class PackedTask:
 
     __slots__ = ("id", "seq", "type_id", "batch_id", "status", "duplicate_key",
                  "assigned_to", "assigned_at", "completed_at", "created_at", "updated_at",
-                 "priority", "run_after", "rest")
+                 "priority", "run_after", "depends_on", "depends_on_batch",
+                 "on_dependency_failure", "rest")
 
     id: str
     seq: int
@@ -55,6 +56,9 @@ class PackedTask:
     updated_at: float
     priority: int
     run_after: float | None
+    depends_on: tuple[str, ...]  # read by the dependents' index (`dependency_index.py`)
+    depends_on_batch: str | None
+    on_dependency_failure: DependencyFailure
     rest: bytes  # the PACKED_FIELDS as a JSON array, trailing defaults left off
 
     def stored(self, project_id: str) -> dict[str, Any]:
@@ -82,6 +86,7 @@ class PackedTask:
 
 
 _STATUSES = {status.value: status for status in TaskStatus}
+_FAILURE_POLICIES = {policy.value: policy for policy in DependencyFailure}
 _KEPT_FIELDS = PackedTask.__slots__[:-1]
 _kept_values = attrgetter(*_KEPT_FIELDS)
 _new_record = object.__new__
@@ -129,6 +134,9 @@ class Packer:
         packed.updated_at = self._moment(task.updated_at)
         packed.priority = task.priority
         packed.run_after = task.run_after
+        packed.depends_on = task.depends_on
+        packed.depends_on_batch = shared_text(task.depends_on_batch)
+        packed.on_dependency_failure = task.on_dependency_failure
         packed.rest = _packed_rest([task.max_retries, task.instructions, task.variables,
                                     task.retry_count, task.attempts, task.lease_expires_at,
                                     task.error, task.result, task.outputs, task.description,
@@ -152,6 +160,10 @@ class Packer:
         packed.updated_at = self._moment(raw["updated_at"])
         packed.priority = raw.get("priority", 0)
         packed.run_after = raw.get("run_after")
+        packed.depends_on = tuple(raw.get("depends_on") or ())
+        packed.depends_on_batch = shared_text(raw.get("depends_on_batch"))
+        packed.on_dependency_failure = _FAILURE_POLICIES[
+            raw.get("on_dependency_failure") or DependencyFailure.FAIL.value]
         packed.rest = _packed_rest([
             raw["max_retries"], raw["instructions"], raw["variables"],
             raw.get("retry_count", 0), raw.get("attempts"), raw.get("lease_expires_at"),

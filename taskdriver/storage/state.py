@@ -23,6 +23,7 @@ from ..models import (
     TaskType,
 )
 from .codec import decode_project, decode_session, decode_task_type
+from .dependency_index import DependencyIndex
 from .packed import PackedTask, Packer
 from .type_index import TypedQueues, TypeTally
 
@@ -43,6 +44,7 @@ def apply_idempotency(records: dict[str, IdempotencyRecord], key: str,
         records[key] = record
 
 
+ACTIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)  # a type in use
 HISTORY_SECONDS = 24 * 3600.0  # how far back stats and charts may look
 
 
@@ -119,11 +121,12 @@ class ProjectState:
         # key -> (seq, id) of the tasks not failed, oldest first
         self.duplicates: dict[str, list[tuple[int, str]]] = {}
         self.batches: dict[str, dict[str, None]] = defaultdict(dict)
-        self.active_by_type: dict[str, int] = defaultdict(int)  # queued + running per type
+        self.active_by_type: dict[str, int] = defaultdict(int)  # ACTIVE per type
         self.completions = EventWindow()  # value: seconds from assignment to completion
         self.failures = EventWindow()
         self.max_seq = 0
         self.idempotency: dict[str, IdempotencyRecord] = {}
+        self.dependencies = DependencyIndex()
 
     def decode(self, kind: str, raw: Any) -> Any:
         if kind == IDEMPOTENCY:
@@ -148,6 +151,7 @@ class ProjectState:
         # Packed first: a task that cannot be encoded leaves the state as it was.
         packed = self.packer.pack(record) if isinstance(record, Task) else record
         old = self.tasks.get(key)
+        self.dependencies.change(old, packed)
         if old is not None:
             self._unindex(old)
         if packed is None:
@@ -165,7 +169,7 @@ class ProjectState:
             self.running.pop(task.id, None)
             if self.running_by_agent.get(task.assigned_to or "") == task.id:
                 del self.running_by_agent[task.assigned_to or ""]
-        if task.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) and task.type_id:
+        if task.status in ACTIVE and task.type_id:
             self.active_by_type[task.type_id] -= 1
         if task.duplicate_key and task.status is not TaskStatus.FAILED:
             holders = self.duplicates[task.duplicate_key]
@@ -192,7 +196,7 @@ class ProjectState:
         if status is TaskStatus.RUNNING:
             self.running[task.id] = None
             self.running_by_agent[task.assigned_to or ""] = task.id
-        if status in (TaskStatus.QUEUED, TaskStatus.RUNNING) and task.type_id:
+        if status in ACTIVE and task.type_id:
             self.active_by_type[task.type_id] += 1
         if task.duplicate_key and status is not TaskStatus.FAILED:
             insort(self.duplicates.setdefault(task.duplicate_key, []), (task.seq, task.id))

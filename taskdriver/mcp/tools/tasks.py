@@ -31,6 +31,13 @@ class TaskFields(Arguments):
     delaySeconds: float | None = Field(None, ge=0, description="Not leased before this many "
                                                                "seconds from now.")
     runAfter: str | None = Field(None, description="Not leased before this moment (RFC 3339).")
+    dependsOn: Annotated[list[str] | None, JSON_TEXT] = Field(
+        None, max_length=100, description="Ids of tasks of the project it waits for: it is "
+                                          "'waiting', never leased, until they finish.")
+    dependsOnBatch: str | None = Field(None, description="A batch whose every task it waits "
+                                                         "for.")
+    onDependencyFailure: Literal["fail", "run"] | None = Field(
+        None, description="If a dependency fails: fail this task too (default) or run it.")
 
 
 class CreateTask(TaskFields):
@@ -40,12 +47,15 @@ class CreateTask(TaskFields):
 @tools.tool(CreateTask, results.Task, ADDS)
 def create_task(client: Client, args: CreateTask) -> Any:
     """Create one task; with a template type give its variables, else instructions.
-    priority: higher first; delaySeconds or runAfter (RFC 3339): not before then."""
+    priority: higher first; delaySeconds or runAfter (RFC 3339): not before then;
+    dependsOn / dependsOnBatch: waiting until those tasks finish (map, then reduce)."""
     type_id = client.task_type_id(args.projectId, args.typeId) if args.typeId else None
     return client.create_task(
         args.projectId, instructions=args.instructions, type_id=type_id,
         variables=args.variables, batch_id=args.batchId, description=args.description,
-        priority=args.priority, delay_seconds=args.delaySeconds, run_after=args.runAfter)
+        priority=args.priority, delay_seconds=args.delaySeconds, run_after=args.runAfter,
+        depends_on=args.dependsOn, depends_on_batch=args.dependsOnBatch,
+        on_dependency_failure=args.onDependencyFailure)
 
 
 class CreateTasksBulk(Arguments):
@@ -76,7 +86,8 @@ def create_tasks_bulk(client: Client, args: CreateTasksBulk) -> Any:
 
 class ListTasks(Arguments):
     projectId: ProjectRef
-    status: Literal["queued", "running", "completed", "failed", "cancelled", "all"] | None = Field(
+    status: Literal["queued", "running", "completed", "failed", "cancelled", "waiting",
+                    "all"] | None = Field(
         None, description="Only tasks with this status (all, or leave out, for every one).")
     typeId: MaybeTypeRef = None
     assignedTo: str | None = Field(None, description="Only tasks last leased by this agent.")

@@ -95,8 +95,9 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, data = EXCLUDED.data;
 DELETE FROM td_task_types WHERE id = %(id)s AND project_id = %(project_id)s;
 
 -- name: task_type_in_use
--- Whether a queued or running task uses a task type.
-SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status IN ('queued', 'running') LIMIT 1;
+-- Whether a queued, running or waiting task uses a task type.
+SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status IN ('queued', 'running', 'waiting')
+LIMIT 1;
 
 -- name: get_task
 -- One task of a project.
@@ -107,10 +108,11 @@ SELECT data FROM td_tasks WHERE id = %(id)s AND project_id = %(project_id)s;
 -- its unique key while it is live and its duplicate key stays).
 INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
                       duplicate_key, assigned_at, completed_at, lease_expires_at,
-                      updated_at, priority, run_after, data)
+                      updated_at, priority, run_after, depends_on, depends_on_batch, data)
 VALUES (%(id)s, %(project_id)s, %(seq)s, %(status)s, %(type_id)s, %(batch_id)s,
         %(assigned_to)s, %(duplicate_key)s, %(assigned_at)s, %(completed_at)s,
-        %(lease_expires_at)s, %(updated_at)s, %(priority)s, %(run_after)s, %(data)s)
+        %(lease_expires_at)s, %(updated_at)s, %(priority)s, %(run_after)s,
+        string_to_array(%(depends_on)s::text, ','), %(depends_on_batch)s, %(data)s)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status, batch_id = EXCLUDED.batch_id,
     assigned_to = EXCLUDED.assigned_to, duplicate_key = EXCLUDED.duplicate_key,
@@ -122,23 +124,47 @@ ON CONFLICT (id) DO UPDATE SET
                         OR EXCLUDED.duplicate_key IS DISTINCT FROM td_tasks.duplicate_key
                       THEN NULL ELSE td_tasks.unique_key END;
 
+-- name: put_tasks
+-- Replace existing tasks in one statement (as many put_task would, unique keys alike).
+UPDATE td_tasks AS t SET
+    status = u.status, batch_id = u.batch_id, assigned_to = u.assigned_to,
+    duplicate_key = u.duplicate_key, assigned_at = u.assigned_at,
+    completed_at = u.completed_at, lease_expires_at = u.lease_expires_at,
+    updated_at = u.updated_at, priority = u.priority, run_after = u.run_after,
+    data = u.data::jsonb,
+    unique_key = CASE WHEN u.status = 'failed'
+                        OR u.duplicate_key IS DISTINCT FROM t.duplicate_key
+                      THEN NULL ELSE t.unique_key END
+FROM unnest(%(id)s::text[], %(status)s::text[], %(batch_id)s::text[],
+            %(assigned_to)s::text[], %(duplicate_key)s::text[], %(assigned_at)s::float8[],
+            %(completed_at)s::float8[], %(lease_expires_at)s::float8[],
+            %(updated_at)s::float8[], %(priority)s::integer[], %(run_after)s::float8[],
+            %(data)s::text[])
+     AS u(id, status, batch_id, assigned_to, duplicate_key, assigned_at, completed_at,
+          lease_expires_at, updated_at, priority, run_after, data)
+WHERE t.id = u.id AND t.project_id = %(project_id)s;
+
 -- name: add_tasks
 -- Store new tasks in one statement; a task whose unique key a live task holds is left out
--- (the caller compares the row count and looks again).
+-- (the caller compares the row count and looks again). `depends_on` comes as one
+-- comma-joined text per task (arrays of arrays must be rectangular).
 INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
                       duplicate_key, unique_key, assigned_at, completed_at,
-                      lease_expires_at, updated_at, priority, run_after, data)
+                      lease_expires_at, updated_at, priority, run_after, depends_on,
+                      depends_on_batch, data)
 SELECT t.id, %(project_id)s, t.seq, t.status, t.type_id, t.batch_id, t.assigned_to,
        t.duplicate_key, t.unique_key, t.assigned_at, t.completed_at, t.lease_expires_at,
-       t.updated_at, t.priority, t.run_after, t.data::jsonb
+       t.updated_at, t.priority, t.run_after, string_to_array(t.depends_on, ','),
+       t.depends_on_batch, t.data::jsonb
 FROM unnest(%(id)s::text[], %(seq)s::bigint[], %(status)s::text[], %(type_id)s::text[],
             %(batch_id)s::text[], %(assigned_to)s::text[], %(duplicate_key)s::text[],
             %(unique_key)s::text[], %(assigned_at)s::float8[], %(completed_at)s::float8[],
             %(lease_expires_at)s::float8[], %(updated_at)s::float8[],
-            %(priority)s::integer[], %(run_after)s::float8[], %(data)s::text[])
+            %(priority)s::integer[], %(run_after)s::float8[], %(depends_on)s::text[],
+            %(depends_on_batch)s::text[], %(data)s::text[])
      AS t(id, seq, status, type_id, batch_id, assigned_to, duplicate_key, unique_key,
           assigned_at, completed_at, lease_expires_at, updated_at, priority, run_after,
-          data)
+          depends_on, depends_on_batch, data)
 ON CONFLICT (project_id, unique_key) WHERE unique_key IS NOT NULL DO NOTHING;
 
 -- name: delete_task
@@ -258,6 +284,46 @@ SELECT DISTINCT ON (duplicate_key) data FROM td_tasks
 WHERE project_id = %(project_id)s AND duplicate_key = ANY(%(keys)s::text[])
   AND status <> 'failed' AND duplicate_key IS NOT NULL
 ORDER BY duplicate_key, seq;
+
+-- name: dependent_ids
+-- Ids of the tasks (any status) depending on these tasks or on these batches, through
+-- td_tasks_depends_on and td_tasks_depends_on_batch.
+SELECT id FROM td_tasks WHERE depends_on && %(task_ids)s::text[]
+UNION
+SELECT id FROM td_tasks WHERE project_id = %(project_id)s
+   AND depends_on_batch = ANY(%(batch_ids)s::text[]);
+
+-- name: lock_waiting
+-- Those of these tasks still waiting, locked in id order (so two releases never
+-- deadlock); a row another transaction holds is waited for, then looked at again as it
+-- committed. The ids come as a parameter, which the planner hashes.
+SELECT data FROM td_tasks
+WHERE id = ANY(%(ids)s::text[]) AND project_id = %(project_id)s AND status = 'waiting'
+ORDER BY id FOR UPDATE;
+
+-- name: guard_batch_shared
+-- A section finishing a task of a batch: keeps out creators of the batch's dependents.
+SELECT pg_advisory_xact_lock_shared(1955, hashtext(%(project_id)s || '/' || %(batch_id)s));
+
+-- name: guard_batch
+-- A section creating a dependent of a batch: keeps out sections finishing its tasks.
+SELECT pg_advisory_xact_lock(1955, hashtext(%(project_id)s || '/' || %(batch_id)s));
+
+-- name: serialize_batch_release
+-- One section at a time looks whether a batch finished, to release its dependents.
+SELECT pg_advisory_xact_lock(1956, hashtext(%(project_id)s || '/' || %(batch_id)s));
+
+-- name: dependents
+-- Ids of the tasks (any status) depending on a task or on a batch, oldest first: each
+-- side by its own index (td_tasks_depends_on, td_tasks_depends_on_batch). A task depends
+-- only on tasks of its own project, and task ids are unique: the first side needs no
+-- project (which the planner would read by td_tasks_by_batch, the whole project).
+SELECT id FROM (
+    SELECT id, seq FROM td_tasks WHERE depends_on @> ARRAY[%(task_id)s]::text[]
+    UNION
+    SELECT id, seq FROM td_tasks
+    WHERE project_id = %(project_id)s AND depends_on_batch = %(batch_id)s) AS found
+ORDER BY seq LIMIT %(limit)s;
 
 -- name: status_counts
 -- A project's task counts by status (kept by the td_tasks_tally triggers, one row a shard).
