@@ -84,7 +84,8 @@ class ProjectStats:
 
 @dataclass(frozen=True, slots=True)
 class BatchProgress:
-    """A batch's counts by status; `done` when none of its tasks is queued or running."""
+    """A batch's counts by status; `done` when none of its tasks is queued, running or
+    waiting."""
 
     batch_id: str
     counts: dict[TaskStatus, int]
