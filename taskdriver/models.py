@@ -22,6 +22,7 @@ IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600.0
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
 MAX_DELAY_SECONDS = 365 * 24 * 3600
 DEFAULT_MAX_RETRY_DELAY_SECONDS = 3600.0
+DEFAULT_ARCHIVE_AFTER_DAYS = 7.0
 OWNER_PREFIX_LENGTH = 8  # hex digits of a project's id that its records' ids start with
 
 
@@ -86,6 +87,8 @@ class ProjectConfig:
     default_max_retries: int = DEFAULT_MAX_RETRIES
     default_lease_duration_minutes: float = DEFAULT_LEASE_DURATION_MINUTES
     reaper_interval_minutes: float = DEFAULT_REAPER_INTERVAL_MINUTES
+    archive_after_days: float = DEFAULT_ARCHIVE_AFTER_DAYS  # finished tasks then leave
+    delete_archived_after_days: float | None = None  # None: the archive keeps them
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +290,8 @@ class ProjectView:
     """A project with its task counts by status."""
 
     project: Project
-    counts: dict[TaskStatus, int]
+    counts: dict[TaskStatus, int]  # archived tasks included
+    archived: int = 0  # how many of them are archived
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from ..archiving import ArchivedTask
 from ..models import AttemptStatus, DuplicateHandling, ProjectStatus, RetryBackoff, TaskStatus
 from ..times import rfc3339
 from .fields import Timestamp
@@ -43,11 +44,14 @@ class StatsSchema(Schema):
     failed_tasks = fields.Int(data_key="failedTasks")
     queued_tasks = fields.Int(data_key="queuedTasks")
     running_tasks = fields.Int(data_key="runningTasks")
+    archived_tasks = fields.Int(data_key="archivedTasks",
+                                metadata={"description": "Of the total, how many are "
+                                                         "in the archive"})
 
 
-def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
-    """Task counts by status in the shape of `StatsSchema`."""
-    return {"total_tasks": sum(counts.values()),
+def stats_of(counts: dict[TaskStatus, int], archived: int = 0) -> dict[str, int]:
+    """Task counts by status (archived tasks included) in the shape of `StatsSchema`."""
+    return {"total_tasks": sum(counts.values()), "archived_tasks": archived,
             "completed_tasks": counts[TaskStatus.COMPLETED],
             "failed_tasks": counts[TaskStatus.FAILED],
             "queued_tasks": counts[TaskStatus.QUEUED],
@@ -58,6 +62,9 @@ class ProjectConfigSchema(Schema):
     default_max_retries = fields.Int(data_key="defaultMaxRetries")
     default_lease_duration_minutes = fields.Float(data_key="defaultLeaseDurationMinutes")
     reaper_interval_minutes = fields.Float(data_key="reaperIntervalMinutes")
+    archive_after_days = fields.Float(data_key="archiveAfterDays")
+    delete_archived_after_days = fields.Float(data_key="deleteArchivedAfterDays",
+                                              allow_none=True)
 
 
 class ProjectSchema(Schema):
@@ -71,7 +78,8 @@ class ProjectSchema(Schema):
     created_at = Timestamp(data_key="createdAt", attribute="project.created_at")
     updated_at = Timestamp(data_key="updatedAt", attribute="project.updated_at")
     config = fields.Nested(ProjectConfigSchema, attribute="project.config")
-    stats = fields.Function(lambda view: StatsSchema().dump(stats_of(view.counts)),
+    stats = fields.Function(lambda view: StatsSchema().dump(stats_of(view.counts,
+                                                                     view.archived)),
                             metadata={"type": "object"})
 
 
@@ -128,6 +136,9 @@ class TaskSchema(Schema):
     created_at = Timestamp(data_key="createdAt")
     updated_at = Timestamp(data_key="updatedAt")
     completed_at = Timestamp(data_key="completedAt", allow_none=True)
+    archived = fields.Function(lambda task: isinstance(task, ArchivedTask),
+                               metadata={"type": "boolean",
+                                         "description": "Read from the project's archive"})
 
     def _run_after(self, task: Any) -> str | None:
         """`runAfter` while the task waits for its moment, null once it is due (as of the

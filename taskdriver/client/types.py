@@ -44,6 +44,7 @@ class Task(TypedDict):
     createdAt: str
     updatedAt: str
     completedAt: str | None
+    archived: NotRequired[bool]  # read from the project's archive (servers since issue 24)
 
 
 class LeasedProject(TypedDict):

@@ -7,6 +7,7 @@
 - `queue.py`: next-task, complete, fail, release, extend, reap; its long polls wait in
   `waiting.py`
 - `batches.py`: batch progress, a project's stats and throughput
+- `archive.py`: moving finished tasks to the archive, reading and counting them there
 - `sessions.py`: logins, bearer tokens, operator tokens
 
 Every method opens exactly the atomic sections it needs, one after the other; a project's
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from ..config import Settings
 from ..events import QueueEvents
 from ..storage import Storage
+from .archive import Archive
 from .base import Core
 from .batches import Batches
 from .projects import Projects
@@ -54,6 +56,7 @@ class TaskDriver:
         self.batches = Batches(self.core)
         self.queue = Queue(self.core, self.sessions.ended_sessions)
         self.waits = self.queue.waits
+        self.archiver = Archive(self.core)
 
         self.resolve_project = self.projects.resolve_project
         self.list_projects = self.projects.list_projects
@@ -91,6 +94,7 @@ class TaskDriver:
         self.extend_lease = self.queue.extend_lease
         self.reap_project = self.queue.reap_project
         self.reap = self.queue.reap
+        self.archive = self.archiver.archive
 
     @property
     def events(self) -> QueueEvents:

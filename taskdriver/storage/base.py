@@ -55,6 +55,7 @@ from ..models import (
     TaskStatus,
     TaskType,
 )
+from .archive_contract import ArchiveTx
 
 
 class Contention(StorageError):
@@ -138,7 +139,7 @@ class GlobalTx(IdempotencyRecords):
         """How many operator tokens were minted."""
 
 
-class ProjectTx(IdempotencyRecords):
+class ProjectTx(IdempotencyRecords, ArchiveTx):
     """One project's task types and tasks, inside one atomic section."""
 
     project_id: str

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from ..archiving import ArchivedTask
 from ..models import (
     Attempt,
     AttemptStatus,
@@ -72,13 +73,23 @@ def _same(value: Any) -> Any:
 
 _new_task = _builder(Task)
 _new_attempt = _builder(Attempt)
+_new_archived_task = _builder(ArchivedTask)
+
+
+def _task_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    raw["status"] = TaskStatus(raw["status"])
+    raw["attempts"] = decode_attempts(raw["attempts"])
+    return raw
 
 
 def decode_task(raw: dict[str, Any]) -> Task:
     """A task as stored (the file backend keeps its tasks packed: see `packed.py`)."""
-    raw["status"] = TaskStatus(raw["status"])
-    raw["attempts"] = decode_attempts(raw["attempts"])
-    return _new_task(raw)
+    return _new_task(_task_fields(raw))
+
+
+def decode_archived_task(raw: dict[str, Any]) -> ArchivedTask:
+    """A task as its project's archive stores it."""
+    return _new_archived_task(_task_fields(raw))
 
 
 def decode_attempts(raw: list[dict[str, Any]] | None) -> tuple[Attempt, ...]:

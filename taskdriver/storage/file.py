@@ -35,7 +35,9 @@ from ..models import (
     TaskType,
     owner_prefix,
 )
+from .archive_files import ArchiveFiles
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
+from .file_archive import FileArchive
 from .file_watch import FileWatch
 from .journal import JournaledStore
 from .journal_format import SNAPSHOT_NAME, Change
@@ -138,12 +140,14 @@ class FileGlobalTx(_ChangeLog, GlobalTx):
         return len(self.state.admin_tokens)
 
 
-class FileProjectTx(_ChangeLog, ProjectTx):
+class FileProjectTx(_ChangeLog, FileArchive, ProjectTx):
     state: ProjectState
 
-    def __init__(self, project_id: str, state: ProjectState, write: bool) -> None:
+    def __init__(self, project_id: str, state: ProjectState, write: bool,
+                 archive: ArchiveFiles) -> None:
         super().__init__(state, write)
         self.project_id = project_id
+        self.archive = archive
 
     def get_task_type(self, type_id: str) -> TaskType | None:
         return self.state.task_types.get(type_id)
@@ -305,8 +309,11 @@ class FileStorage(Storage):
                    ) -> Iterator[ProjectTx]:
         store = self.project_store(project_id)  # a shared writer runs exclusively here
         with store.section(write) as state:
-            tx = FileProjectTx(project_id, state, write)  # type: ignore[arg-type]
+            tx = FileProjectTx(project_id, state, write,  # type: ignore[arg-type]
+                               ArchiveFiles(store.directory, self._fsync))
             yield from _commit_on_exit(store, tx)
+        for hook in tx.after_commit:  # a deleted archive segment's files, once durable
+            hook()
 
     def watch(self, project_id: str) -> ChangeWatch:
         return FileWatch(self.project_store(project_id))

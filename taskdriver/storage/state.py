@@ -23,6 +23,7 @@ from ..models import (
     TaskStatus,
     TaskType,
 )
+from .archive_registry import ARCHIVE, ArchiveRegistry
 from .codec import decode_project, decode_session, decode_task_type
 from .packed import PackedTask, Packer
 
@@ -238,20 +239,28 @@ class ProjectState:
         self.failures = EventWindow()
         self.max_seq = 0
         self.idempotency: dict[str, IdempotencyRecord] = {}
+        self.archive = ArchiveRegistry()
 
     def decode(self, kind: str, raw: Any) -> Any:
         if kind == IDEMPOTENCY:
             return IdempotencyRecord(**raw)
+        if kind == ARCHIVE:
+            return self.archive.decode(raw)
         return self.packer.pack_stored(raw) if kind == TASK else decode_task_type(raw)
 
     def to_snapshot(self) -> dict[str, Iterable[Any]]:
-        return {TASK_TYPE: list(self.task_types.values()),
+        return {ARCHIVE: list(self.archive.segments.values()),
+                TASK_TYPE: list(self.task_types.values()),
                 TASK: (packed.stored(self.project_id) for packed in self.tasks.values()),
                 IDEMPOTENCY: list(self.idempotency.values())}
 
     def apply(self, kind: str, key: str, record: Any) -> None:
         if kind == IDEMPOTENCY:
             apply_idempotency(self.idempotency, key, record)
+            return
+        if kind == ARCHIVE:  # positions of archived tasks are never handed out again
+            self.archive.apply(key, record)
+            self.max_seq = max(self.max_seq, record.max_seq if record else 0)
             return
         if kind == TASK_TYPE:
             if record is None:
