@@ -74,7 +74,11 @@ def segment_of(tasks: Sequence[Task], now: float) -> ArchiveSegment:
     for task in tasks:
         if task.batch_id is not None:
             batches.setdefault(task.batch_id, Counter())[task.status.value] += 1
-    return ArchiveSegment(id=f"{int(now * 1000):015d}-{new_id()[:8]}", archived_at=now,
+    # Ids sort in archive order: by moment, then by the chunk's first position (the chunks
+    # of one run share a moment), then a random part that keeps two runs' ids apart.
+    first_seq = min((task.seq for task in tasks), default=0)
+    segment_id = f"{int(now * 1000):015d}-{first_seq:015d}-{new_id()[:8]}"
+    return ArchiveSegment(id=segment_id, archived_at=now,
                           task_count=len(tasks),
                           counts=dict(Counter(task.status.value for task in tasks)),
                           batches={batch: dict(counts) for batch, counts in batches.items()},

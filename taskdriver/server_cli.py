@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from .archiving import MAX_ARCHIVE_DAYS, MIN_ARCHIVE_DAYS
+from .archiving import MAX_ARCHIVE_DAYS
 from .config import Settings
 from .errors import TaskDriverError
 from .extension import services
@@ -105,9 +105,9 @@ def reap(projects: tuple[str, ...], loop: bool, interval: float) -> None:
 @group.command("archive")
 @click.option("--project", "projects", multiple=True,
               help="Only this project (by id or name); repeat for several.")
-@click.option("--older-than", "older_than", type=click.FloatRange(MIN_ARCHIVE_DAYS,
-                                                                 MAX_ARCHIVE_DAYS),
-              help="Days since finishing, instead of each project's archiveAfterDays.")
+@click.option("--older-than", "older_than", type=click.FloatRange(0, MAX_ARCHIVE_DAYS),
+              help="Days since finishing, instead of each project's archiveAfterDays "
+                   "(0: every finished task).")
 def archive(projects: tuple[str, ...], older_than: float | None) -> None:
     """Move old finished tasks to their project's archive (as `reap` also does), and delete
     archive segments past deleteArchivedAfterDays; prints what moved."""
