@@ -12,7 +12,7 @@ from flask import Flask
 
 from taskdriver import archiving
 
-from conftest import ALL_BACKENDS, Api, Clock
+from conftest import ADMIN_TOKEN, ALL_BACKENDS, Api, Clock
 
 BACKENDS = ALL_BACKENDS
 DAY = 86400.0
@@ -198,3 +198,18 @@ def test_archive_settings_out_of_range_are_refused(api: Api, config: dict[str, A
 def test_archive_command_refuses_an_unknown_project(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["taskdriver", "archive", "--project", "nope"])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_dashboard_opens_archived_tasks(app: Flask, api: Api, clock: Clock) -> None:
+    project = api.project("demo", config={"archiveAfterDays": 1})
+    done = finish(api, project["id"], 2)
+    clock.advance(DAY + 1)
+    archive(app)
+    browser = app.test_client()
+    assert browser.post("/dashboard/login", data={"token": ADMIN_TOKEN}).status_code == 302
+    page = browser.get(f"/dashboard/tasks/{done[0]['id']}")
+    assert page.status_code == 200
+    assert 'id="task-archived"' in page.text and "done 0" in page.text
+    listed = browser.get(f"/dashboard/projects/{project['id']}/tasks?archive=1")
+    assert listed.status_code == 200 and done[1]["id"] in listed.text
+    assert done[1]["id"] not in browser.get(f"/dashboard/projects/{project['id']}/tasks").text
