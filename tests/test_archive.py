@@ -5,14 +5,19 @@ operator commands, with the app's clock moved instead of waiting days."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from flask import Flask
 
 from taskdriver import archiving
+from taskdriver.extension import services
+from taskdriver.storage import journal
 
-from conftest import ADMIN_TOKEN, ALL_BACKENDS, Api, Clock
+from conftest import ADMIN_TOKEN, ALL_BACKENDS, Api, Clock, close_app, make_app
 
 BACKENDS = ALL_BACKENDS
 DAY = 86400.0
@@ -213,3 +218,35 @@ def test_dashboard_opens_archived_tasks(app: Flask, api: Api, clock: Clock) -> N
     listed = browser.get(f"/dashboard/projects/{project['id']}/tasks?archive=1")
     assert listed.status_code == 200 and done[1]["id"] in listed.text
     assert done[1]["id"] not in browser.get(f"/dashboard/projects/{project['id']}/tasks").text
+
+
+def test_snapshots_carry_live_tasks_only(tmp_path: Path, clock: Clock,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's memory and cold start follow the live tasks: once archived, a task is in
+    no snapshot a worker loads (file backend)."""
+    monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 10_000)  # compact often
+    app = make_app(tmp_path / "data", clock)
+    try:
+        api = Api(app.test_client())
+        project = api.project("demo", config={"archiveAfterDays": 1})
+        done = finish(api, project["id"], 40)
+        clock.advance(DAY + 1)
+        archive(app)
+        live = [api.task(project["id"], instructions="x" * 500)["id"] for _ in range(40)]
+        snapshot = tmp_path / "data" / "projects" / project["id"] / "snapshot.json"
+        stored = [orjson.loads(line) for line in snapshot.read_bytes().splitlines()[1:]]
+        kinds = Counter(kind for kind, _ in stored)
+        assert kinds["archive_segment"] == 1
+        assert {r["id"] for kind, r in stored if kind == "task"} <= set(live)
+        assert not {r["id"] for kind, r in stored if kind == "task"} & {t["id"] for t in done}
+    finally:
+        close_app(app)
+    restarted = make_app(tmp_path / "data", clock)  # a cold start reads live tasks only
+    try:
+        api = Api(restarted.test_client())
+        assert api.get(f"/api/tasks/{done[0]['id']}").get_json()["data"]["archived"] is True
+        with restarted.app_context():
+            state = services().driver.storage.project_store(project["id"])._state
+            assert state is not None and set(state.tasks) == set(live)
+    finally:
+        close_app(restarted)
