@@ -113,7 +113,10 @@ def archive(projects: tuple[str, ...], older_than: float | None) -> None:
     archive segments past deleteArchivedAfterDays; prints what moved."""
     driver = services().driver
     project_ids = [driver.resolve_project(OPERATOR, reference).id for reference in projects]
-    _print_runs(driver.archive(project_ids or None, older_than))
+    started = time.monotonic()
+    runs = driver.archive(project_ids or None, older_than)
+    _print_runs(runs)
+    click.echo(f"seconds={time.monotonic() - started:.2f}")
 
 
 def _print_runs(runs: list[ArchiveRun]) -> None:

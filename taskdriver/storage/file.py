@@ -35,7 +35,7 @@ from ..models import (
     TaskType,
     owner_prefix,
 )
-from .archive_files import ArchiveFiles
+from .archive_files import ArchiveFiles, archive_files
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .file_archive import FileArchive
 from .file_watch import FileWatch
@@ -292,7 +292,9 @@ class FileStorage(Storage):
 
     def drop_project_store(self, project_id: str) -> None:
         """Delete a project's files (after its deletion was committed globally)."""
-        self.project_store(project_id).destroy()
+        store = self.project_store(project_id)
+        archive_files(store.directory, self._fsync).close()
+        store.destroy()
         with self._stores_lock:
             self._stores.pop(project_id, None)
 
@@ -310,7 +312,7 @@ class FileStorage(Storage):
         store = self.project_store(project_id)  # a shared writer runs exclusively here
         with store.section(write) as state:
             tx = FileProjectTx(project_id, state, write,  # type: ignore[arg-type]
-                               ArchiveFiles(store.directory, self._fsync))
+                               archive_files(store.directory, self._fsync))
             yield from _commit_on_exit(store, tx)
         for hook in tx.after_commit:  # a deleted archive segment's files, once durable
             hook()
@@ -358,6 +360,7 @@ class FileStorage(Storage):
         self._global.close()
         with self._stores_lock:
             for store in self._stores.values():
+                archive_files(store.directory, self._fsync).close()
                 store.close()
 
     def check_writable(self) -> None:
