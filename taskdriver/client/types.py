@@ -68,6 +68,7 @@ class Counts(TypedDict):
     failedTasks: int
     queuedTasks: int
     runningTasks: int
+    archivedTasks: NotRequired[int]  # of the total, how many are archived (since issue 24)
 
 
 class Project(TypedDict):

@@ -13,6 +13,7 @@ project its id names (`models.new_id_within`); counts add the archive's to the l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from .. import access, archiving
 from ..archiving import ArchivedTask
@@ -94,10 +95,9 @@ class Archive:
                 else older_than_days)
         archived = segments = 0
         try:
-            with self.core.storage.project_tx(project.id) as tx:
-                tx.sweep_archive()  # what a crash left half-made
             while True:
-                moved, looked_at = self.core.shared(project.id, lambda tx: self._step(tx, days))
+                moved, looked_at = self.core.shared(
+                    project.id, partial(self._step, days=days, sweep=not segments))
                 archived += moved
                 segments += moved > 0
                 if not moved or looked_at < archiving.ARCHIVE_CHUNK:
@@ -107,8 +107,11 @@ class Archive:
             deleted_segments = deleted_tasks = 0
         return ArchiveRun(project, archived, segments, deleted_segments, deleted_tasks)
 
-    def _step(self, tx: ProjectTx, days: float) -> tuple[int, int]:
-        """Move one chunk; (tasks moved, candidates looked at)."""
+    def _step(self, tx: ProjectTx, days: float, sweep: bool) -> tuple[int, int]:
+        """Move one chunk (the run's first one after sweeping away what a crash left
+        half-made); (tasks moved, candidates looked at)."""
+        if sweep:
+            tx.sweep_archive()
         now = self.core.now()
         found = tx.finished_before(archiving.FINISHED_STATUSES,
                                    archiving.archive_cutoff(now, days), archiving.ARCHIVE_CHUNK)
