@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-under-load lint reap bench profile soak crash fuzz fleet screenshot clean
+.PHONY: install run test test-under-load lint reap bench profile soak long-run crash fuzz fleet screenshot clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ profile: $(STAMP)
 
 soak: $(STAMP)
 	$(VENV)/bin/python tests/soak.py
+
+# 1,000,000 tasks created, completed and archived in rounds of 100,000 (issue 24);
+# LONG_RUN_ARGS="--tasks 20000 --round 5000" for a smoke run.
+long-run: $(STAMP)
+	$(VENV)/bin/python tests/long_run.py $(LONG_RUN_ARGS)
 
 crash: $(STAMP)
 	$(VENV)/bin/python tests/crash.py

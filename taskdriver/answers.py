@@ -67,7 +67,8 @@ class ProjectView:
     """A project with its task counts by status."""
 
     project: Project
-    counts: dict[TaskStatus, int]
+    counts: dict[TaskStatus, int]  # archived tasks included
+    archived: int = 0  # how many of them are archived
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,10 @@ def check_text(field: str, value: str, limit: int = TEXT_LIMIT) -> None:
         raise FieldError(field, f"Longer than maximum length {limit}.", value)
 
 
+KEEP_ARCHIVE_FOREVER = float("inf")
+"""`deleteArchivedAfterDays: null` as a change (None there means "not given")."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigChanges:
     """Project settings to set; None keeps the current (or default) value."""
@@ -65,11 +69,16 @@ class ConfigChanges:
     default_max_retries: int | None = None
     default_lease_duration_minutes: float | None = None
     reaper_interval_minutes: float | None = None
+    archive_after_days: float | None = None
+    delete_archived_after_days: float | None = None  # KEEP_ARCHIVE_FOREVER: set it to null
 
     def applied_to(self, config: ProjectConfig) -> ProjectConfig:
         """`config` with the given settings changed, the others kept."""
         given = {f.name: getattr(self, f.name) for f in fields(self)}
-        return replace(config, **{k: v for k, v in given.items() if v is not None})
+        changed = {k: v for k, v in given.items() if v is not None}
+        if changed.get("delete_archived_after_days") == KEEP_ARCHIVE_FOREVER:
+            changed["delete_archived_after_days"] = None
+        return replace(config, **changed)
 
 
 @dataclass(frozen=True, slots=True)

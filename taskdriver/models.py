@@ -29,6 +29,7 @@ MAX_RATE_COUNT = 100_000
 MAX_RATE_SECONDS = 86_400
 REASON_MAX_LENGTH = 1000  # characters of a cancel's reason or a progress message
 DEFAULT_MAX_RETRY_DELAY_SECONDS = 3600.0
+DEFAULT_ARCHIVE_AFTER_DAYS = 7.0
 OWNER_PREFIX_LENGTH = 8  # hex digits of a project's id that its records' ids start with
 
 
@@ -107,6 +108,8 @@ class ProjectConfig:
     default_max_retries: int = DEFAULT_MAX_RETRIES
     default_lease_duration_minutes: float = DEFAULT_LEASE_DURATION_MINUTES
     reaper_interval_minutes: float = DEFAULT_REAPER_INTERVAL_MINUTES
+    archive_after_days: float = DEFAULT_ARCHIVE_AFTER_DAYS  # finished tasks then leave
+    delete_archived_after_days: float | None = None  # None: the archive keeps them
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,13 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from .archiving import MAX_ARCHIVE_DAYS
 from .config import Settings
 from .errors import TaskDriverError
 from .extension import services
 from .inputs import ProjectSpec
 from .models import OPERATOR
+from .service.archive import ArchiveRun
 
 
 class _Commands(AppGroup):
@@ -85,7 +87,8 @@ def migrate(dry_run: bool) -> None:
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between rounds with --loop.")
 def reap(projects: tuple[str, ...], loop: bool, interval: float) -> None:
-    """Reclaim expired leases (every project by default) and drop expired sessions."""
+    """Reclaim expired leases (every project by default), drop expired sessions and archive
+    old finished tasks."""
     shared = services()
     project_ids = [shared.driver.resolve_project(OPERATOR, reference).id for reference in projects]
     while True:
@@ -93,9 +96,38 @@ def reap(projects: tuple[str, ...], loop: bool, interval: float) -> None:
         purged = shared.authenticator.purge_expired()
         click.echo(f"reclaimedTasks={reclaimed.tasks} cleanedAgents={reclaimed.agents} "
                    f"expiredSessions={purged}")
+        _print_runs(shared.driver.archive(list(project_ids) or None))
         if not loop:
             return
         time.sleep(interval)
+
+
+@group.command("archive")
+@click.option("--project", "projects", multiple=True,
+              help="Only this project (by id or name); repeat for several.")
+@click.option("--older-than", "older_than", type=click.FloatRange(0, MAX_ARCHIVE_DAYS),
+              help="Days since finishing, instead of each project's archiveAfterDays "
+                   "(0: every finished task).")
+def archive(projects: tuple[str, ...], older_than: float | None) -> None:
+    """Move old finished tasks to their project's archive (as `reap` also does), and delete
+    archive segments past deleteArchivedAfterDays; prints what moved."""
+    driver = services().driver
+    project_ids = [driver.resolve_project(OPERATOR, reference).id for reference in projects]
+    started = time.monotonic()
+    runs = driver.archive(project_ids or None, older_than)
+    _print_runs(runs)
+    click.echo(f"seconds={time.monotonic() - started:.2f}")
+
+
+def _print_runs(runs: list[ArchiveRun]) -> None:
+    """One line per project that archived or deleted something, then the totals."""
+    for run in runs:
+        if run.archived or run.deleted_segments:
+            click.echo(f"project={run.project.name} archivedTasks={run.archived} "
+                       f"segments={run.segments} deletedSegments={run.deleted_segments} "
+                       f"deletedTasks={run.deleted_tasks}")
+    click.echo(f"archivedTasks={sum(run.archived for run in runs)} "
+               f"deletedArchivedTasks={sum(run.deleted_tasks for run in runs)}")
 
 
 def init_app(app: Flask) -> None:

@@ -191,7 +191,7 @@ def verify(server: LiveServer, report: SoakReport, tasks_loaded: int,
     assert stats["project"]["stats"] == {
         "totalTasks": tasks_loaded, "completedTasks": by_status["completed"],
         "failedTasks": by_status["failed"], "queuedTasks": 0, "runningTasks": 0,
-        "cancelledTasks": 0, "waitingTasks": 0}
+        "cancelledTasks": 0, "waitingTasks": 0, "archivedTasks": 0}
     assert stats["recentActivity"]["tasksCompletedLastHour"] == by_status["completed"]
     assert stats["recentActivity"]["tasksFailedLastHour"] == by_status["failed"]
     metrics = requests.get(f"{server.url}/metrics", timeout=60).text

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(postgres_unavailable() is not None,
                                 reason=postgres_unavailable() or "")
 FLASK = Path(sys.executable).parent / "flask"
 EVERY_MIGRATION = [(1, "initial"), (2, "idempotency_keys"), (3, "priority_and_delay"),
-                   (4, "task_row_claims"), (5, "controls"), (6, "dependencies")]
+                   (4, "task_row_claims"), (5, "controls"), (6, "dependencies"),
+                   (7, "archive")]
 
 UNDO_0004 = """
 DROP TABLE td_task_counts, td_batch_counts;
@@ -60,6 +61,7 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
             connection.execute("ALTER TABLE td_tasks DROP COLUMN priority, "
                                "DROP COLUMN run_after")
             connection.execute(UNDO_0004)
+            connection.execute("DROP TABLE td_archived_tasks, td_archive_segments")
 
         dry = finished(run_migrate(url, "--dry-run"))
         assert "-- 0001_initial.sql" in dry and "-- 0002_idempotency_keys.sql" in dry
@@ -72,7 +74,7 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
         assert applied.splitlines() == ["applied 0001_initial", "applied 0002_idempotency_keys",
                                         "applied 0003_priority_and_delay",
                                         "applied 0004_task_row_claims", "applied 0005_controls",
-                                        "applied 0006_dependencies"]
+                                        "applied 0006_dependencies", "applied 0007_archive"]
         assert ledger(url) == EVERY_MIGRATION
         assert finished(run_migrate(url)).strip() == "the database schema is up to date"
 
@@ -184,7 +186,8 @@ def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
             stats = api.get(f"{base_path}/stats").get_json()["data"]
             assert stats["delayedTasks"] == 1 and stats["project"]["stats"] == {
                 "totalTasks": 6, "queuedTasks": 2, "runningTasks": 2, "completedTasks": 1,
-                "failedTasks": 1, "cancelledTasks": 0, "waitingTasks": 0}
+                "failedTasks": 1, "cancelledTasks": 0, "waitingTasks": 0,
+                "archivedTasks": 0}
             batch = api.get(f"{base_path}/batches/b1").get_json()["data"]
             assert (batch["total"], batch["queued"], batch["running"]) == (4, 1, 2), batch
             assert api.get(f"{base_path}/peek-next-task").get_json()["data"][

@@ -7,7 +7,8 @@ from conftest import ALL_BACKENDS, Api
 BACKENDS = ALL_BACKENDS
 
 ZERO_STATS = {"totalTasks": 0, "completedTasks": 0, "failedTasks": 0, "queuedTasks": 0,
-              "runningTasks": 0, "cancelledTasks": 0, "waitingTasks": 0}
+              "runningTasks": 0, "cancelledTasks": 0, "waitingTasks": 0,
+              "archivedTasks": 0}
 
 
 def test_create_with_defaults(api: Api) -> None:
@@ -17,7 +18,8 @@ def test_create_with_defaults(api: Api) -> None:
     assert data["description"] == "" and data["instructions"] == ""
     assert data["status"] == "active"
     assert data["config"] == {"defaultMaxRetries": 3, "defaultLeaseDurationMinutes": 10,
-                              "reaperIntervalMinutes": 1}
+                              "reaperIntervalMinutes": 1, "archiveAfterDays": 7,
+                              "deleteArchivedAfterDays": None}
     assert data["stats"] == ZERO_STATS
     assert data["createdAt"].endswith("Z") and data["updatedAt"] == data["createdAt"]
 
@@ -28,7 +30,9 @@ def test_create_like_the_seed(api: Api) -> None:
             "config": {"defaultMaxRetries": 3, "defaultLeaseDurationMinutes": 15,
                        "reaperIntervalMinutes": 2}}
     data = api.post("/api/projects", body).get_json()["data"]
-    assert {k: data[k] for k in body} == body
+    assert {k: data[k] for k in body if k != "config"} == {
+        k: v for k, v in body.items() if k != "config"}
+    assert {k: data["config"][k] for k in body["config"]} == body["config"]
 
 
 def test_names_are_unique_and_validated(api: Api) -> None:
@@ -66,7 +70,8 @@ def test_update_is_partial_and_merges_config(api: Api, clock) -> None:
     data = response.get_json()["data"]
     assert data["description"] == "d" and data["instructions"] == "new"
     assert data["config"] == {"defaultMaxRetries": 7, "defaultLeaseDurationMinutes": 2.5,
-                              "reaperIntervalMinutes": 1}
+                              "reaperIntervalMinutes": 1, "archiveAfterDays": 7,
+                              "deleteArchivedAfterDays": None}
     assert data["updatedAt"] > data["createdAt"]
     assert api.get(f"/api/projects/{project['id']}").get_json()["data"] == data
     assert api.put(f"/api/projects/{project['id']}", {"status": "paused"}).status_code == 422

@@ -259,7 +259,8 @@ def test_stats_add_up(api: Api, project: dict, clock: Clock) -> None:
     stats = api.get(f"/api/projects/{project['id']}/stats").get_json()["data"]
     assert stats["project"]["stats"] == {"totalTasks": 5, "completedTasks": 1,
                                          "failedTasks": 1, "queuedTasks": 2, "runningTasks": 1,
-                                         "cancelledTasks": 0, "waitingTasks": 0}
+                                         "cancelledTasks": 0, "waitingTasks": 0,
+                                         "archivedTasks": 0}
     assert stats["queueDepth"] == 2 and stats["activeAgents"] == 1
     assert stats["recentActivity"] == {"tasksCompletedLastHour": 1, "tasksFailedLastHour": 1,
                                        "averageTaskDuration": 30.0}

@@ -83,7 +83,7 @@ def get_project_stats(project_id: UUID) -> dict[str, Any]:
     project = stats.view.project
     return ok({
         "project": {"id": project.id, "name": project.name,
-                    "stats": stats_of(stats.view.counts)},
+                    "stats": stats_of(stats.view.counts, stats.view.archived)},
         "queue_depth": stats.queue_depth,
         "delayed_tasks": stats.delayed_tasks,
         "active_agents": stats.active_agents,

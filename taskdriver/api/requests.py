@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from ..archiving import MAX_ARCHIVE_DAYS, MIN_ARCHIVE_DAYS
 from ..config import DEFAULT_LONG_POLL_MAX_SECONDS
+from ..inputs import KEEP_ARCHIVE_FOREVER
 from ..models import (
     MAX_CONCURRENT_LIMIT,
     MAX_DEPENDS_ON,
@@ -42,6 +44,8 @@ from .fields import (
     text,
 )
 
+ARCHIVE_DAYS = validate.Range(min=MIN_ARCHIVE_DAYS, max=MAX_ARCHIVE_DAYS)
+
 
 class LoginArgs(Schema):
     agent_name = fields.Str(required=True, data_key="agentName", validate=AGENT_NAME)
@@ -68,6 +72,20 @@ class ProjectConfigArgs(Schema):
     default_max_retries = JsonInt(data_key="defaultMaxRetries", validate=RETRIES)
     default_lease_duration_minutes = minutes(data_key="defaultLeaseDurationMinutes")
     reaper_interval_minutes = minutes(data_key="reaperIntervalMinutes")
+    archive_after_days = JsonNumber(data_key="archiveAfterDays", validate=ARCHIVE_DAYS,
+                                    metadata={"description": "Finished tasks older than this "
+                                                             "move to the project's archive"})
+    delete_archived_after_days = JsonNumber(
+        data_key="deleteArchivedAfterDays", allow_none=True, validate=ARCHIVE_DAYS,
+        metadata={"description": "Archived tasks are deleted this long after archiving; "
+                                 "null keeps them forever"})
+
+    @post_load
+    def _keep_forever(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """A null retention, told apart from one not given (None there)."""
+        if "delete_archived_after_days" in data and data["delete_archived_after_days"] is None:
+            data["delete_archived_after_days"] = KEEP_ARCHIVE_FOREVER
+        return data
 
 
 class ProjectCreateArgs(Schema):
@@ -204,6 +222,9 @@ class BulkTaskArgs(Schema):
 
 
 class TaskListArgs(Paging):
+    archived = fields.Bool(load_default=False,
+                           metadata={"description": "List the project's archive instead "
+                                                    "(oldest archived first)"})
     status = fields.Str(validate=validate.OneOf([s.value for s in TaskStatus]))
     assigned_to = fields.Str(data_key="assignedTo", validate=validate.Length(max=100))
     batch_id = fields.Str(data_key="batchId", validate=validate.Length(max=200))

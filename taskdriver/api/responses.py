@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from ..archiving import ArchivedTask
 from ..models import (
     AttemptStatus,
     DependencyFailure,
@@ -57,11 +58,14 @@ class StatsSchema(Schema):
     cancelled_tasks = fields.Int(data_key="cancelledTasks")
     waiting_tasks = fields.Int(data_key="waitingTasks",
                                metadata={"description": "Waiting for a dependency"})
+    archived_tasks = fields.Int(data_key="archivedTasks",
+                                metadata={"description": "Of the total, how many are "
+                                                         "in the archive"})
 
 
-def stats_of(counts: dict[TaskStatus, int]) -> dict[str, int]:
-    """Task counts by status in the shape of `StatsSchema`."""
-    return {"total_tasks": sum(counts.values()),
+def stats_of(counts: dict[TaskStatus, int], archived: int = 0) -> dict[str, int]:
+    """Task counts by status (archived tasks included) in the shape of `StatsSchema`."""
+    return {"total_tasks": sum(counts.values()), "archived_tasks": archived,
             "completed_tasks": counts[TaskStatus.COMPLETED],
             "failed_tasks": counts[TaskStatus.FAILED],
             "queued_tasks": counts[TaskStatus.QUEUED],
@@ -74,6 +78,9 @@ class ProjectConfigSchema(Schema):
     default_max_retries = fields.Int(data_key="defaultMaxRetries")
     default_lease_duration_minutes = fields.Float(data_key="defaultLeaseDurationMinutes")
     reaper_interval_minutes = fields.Float(data_key="reaperIntervalMinutes")
+    archive_after_days = fields.Float(data_key="archiveAfterDays")
+    delete_archived_after_days = fields.Float(data_key="deleteArchivedAfterDays",
+                                              allow_none=True)
 
 
 class ProjectSchema(Schema):
@@ -88,7 +95,8 @@ class ProjectSchema(Schema):
     updated_at = Timestamp(data_key="updatedAt", attribute="project.updated_at")
     config = fields.Nested(ProjectConfigSchema, attribute="project.config")
     paused = fields.Bool(attribute="project.paused")
-    stats = fields.Function(lambda view: StatsSchema().dump(stats_of(view.counts)),
+    stats = fields.Function(lambda view: StatsSchema().dump(stats_of(view.counts,
+                                                                     view.archived)),
                             metadata={"type": "object"})
 
 
@@ -160,6 +168,10 @@ class TaskSchema(Schema):
     depends_on_batch = fields.Str(data_key="dependsOnBatch", allow_none=True)
     on_dependency_failure = fields.Enum(DependencyFailure, by_value=True,
                                         data_key="onDependencyFailure")
+    archived = fields.Function(lambda task: isinstance(getattr(task, "task", task),
+                                                       ArchivedTask),
+                               metadata={"type": "boolean",
+                                         "description": "Read from the project's archive"})
 
     def _run_after(self, task: Any) -> str | None:
         """`runAfter` while the task waits for its moment, null once it is due (as of the

@@ -59,13 +59,15 @@ class TasksView(MethodView):
     @blp.arguments(TaskListArgs, location="query")
     @blp.response(200, envelope(TaskSchema, many=True, paginated=True))
     def get(self, args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
-        """List tasks oldest first, filtered by status, agent, batch or type."""
+        """List tasks oldest first, filtered by status, agent, batch or type; with
+        `archived=true`, the project's archive (oldest archived first)."""
         task_filter = TaskFilter(
             status=TaskStatus(args["status"]) if "status" in args else None,
             assigned_to=args.get("assigned_to"), batch_id=args.get("batch_id"),
             type_id=str(args["type_id"]) if "type_id" in args else None)
         tasks, total = driver().list_tasks(principal(), str(project_id), task_filter,
-                                           args["limit"], args["offset"])
+                                           args["limit"], args["offset"],
+                                           archived=args["archived"])
         return page(tasks, total, args["limit"], args["offset"])
 
     @blp.arguments(TaskArgs)

@@ -15,18 +15,23 @@ class TaskEndpoints(ProjectEndpoints):
 
     def list_tasks(self, project_id: str, *, status: str | None = None,
                    assigned_to: str | None = None, batch_id: str | None = None,
-                   type_id: str | None = None, limit: int = 100, offset: int = 0) -> Page:
+                   type_id: str | None = None, limit: int = 100, offset: int = 0,
+                   archived: bool = False) -> Page:
+        """One page of matching tasks; with `archived`, of the project's archive."""
         return self._page(f"/api/projects/{self.project_id(project_id)}/tasks",
                           {"status": status, "assignedTo": assigned_to, "batchId": batch_id,
-                           "typeId": type_id, "limit": limit, "offset": offset})
+                           "typeId": type_id, "limit": limit, "offset": offset,
+                           "archived": "true" if archived else None})
 
     def iter_tasks(self, project_id: str, *, status: str | None = None,
                    assigned_to: str | None = None, batch_id: str | None = None,
-                   type_id: str | None = None) -> Iterator[Task]:
-        """Every matching task, oldest first, fetched a page of 1,000 at a time."""
+                   type_id: str | None = None, archived: bool = False) -> Iterator[Task]:
+        """Every matching task, oldest first, fetched a page of 1,000 at a time; with
+        `archived`, the project's archived tasks."""
         return self._every(f"/api/projects/{self.project_id(project_id)}/tasks",
                            present({"status": status, "assignedTo": assigned_to,
-                                     "batchId": batch_id, "typeId": type_id}))
+                                     "batchId": batch_id, "typeId": type_id,
+                                     "archived": "true" if archived else None}))
 
     def create_task(self, project_id: str, *, instructions: str | None = None,
                     type_id: str | None = None, variables: dict[str, str] | None = None,

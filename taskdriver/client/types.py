@@ -52,6 +52,7 @@ class TaskFields(TypedDict):
     dependsOn: list[str]
     dependsOnBatch: str | None
     onDependencyFailure: Literal["fail", "run"]
+    archived: NotRequired[bool]  # read from the project's archive (servers since issue 24)
 
 
 class Task(TaskFields, total=False):
@@ -106,6 +107,7 @@ class Counts(TypedDict):
     runningTasks: int
     cancelledTasks: NotRequired[int]
     waitingTasks: int
+    archivedTasks: NotRequired[int]  # of the total, how many are archived (since issue 24)
 
 
 class Project(TypedDict):

@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 from .. import rules
 from ..answers import TaskFilter, TaskOrder, TaskSort
+from ..archiving import ArchivedTask
 from ..errors import TaskDriverError
 from ..extension import services
 from ..models import OPERATOR, Task, TaskStatus
@@ -24,7 +25,7 @@ CHART_HOURS = 6
 CHART_BUCKET_MINUTES = 15
 LATEST_FAILURES = 20
 MAX_LISTED = 1000  # task types, batches and running tasks a project page lists
-QUERY_KEYS = ("q", "status", "type", "batch", "agent", "sort", "order")
+QUERY_KEYS = ("q", "status", "type", "batch", "agent", "sort", "order", "archive")
 
 
 def _overview() -> dict[str, Any]:
@@ -159,12 +160,13 @@ def tasks(project_id: Any) -> tuple[str, int]:
     current = driver.get_project(OPERATOR, str(project_id)).project
     task_types, _ = driver.list_task_types(OPERATOR, current.id, limit=MAX_LISTED, offset=0)
     query = TaskQuery.parse(request.args)
+    archived = request.args.get("archive") == "1"  # the project's archive (oldest first)
     found: list[Task] = []
     total = 0
     if not query.errors:
         found, total = driver.list_tasks(OPERATOR, current.id, query.task_filter,
                                          limit=PAGE_SIZE, offset=(query.page - 1) * PAGE_SIZE,
-                                         order=query.order)
+                                         order=query.order, archived=archived)
     given = {key: request.args.get(key, "") for key in QUERY_KEYS}
     pages = max(1, -(-total // PAGE_SIZE))
 
@@ -179,6 +181,7 @@ def tasks(project_id: Any) -> tuple[str, int]:
         given=given, page=query.page, pages=pages, numbers=page_numbers(query.page, pages),
         first=(query.page - 1) * PAGE_SIZE + 1, statuses=[s.value for s in TaskStatus],
         task_types=task_types, type_names={t.id: t.name for t in task_types}, link=link,
+        archived=archived,
         page_size=PAGE_SIZE)
     return page, 422 if query.errors else 200
 
@@ -195,4 +198,5 @@ def task(task_id: Any) -> str:
     task_type = (driver.get_task_type(OPERATOR, found.type_id)
                  if found.type_id is not None else None)
     return render_template("dashboard/task.html", task=found, detail=detail,
-                           project=current, task_type=task_type)
+                           project=current, task_type=task_type,
+                           archived=isinstance(found, ArchivedTask))

@@ -8,6 +8,7 @@
   `waiting.py`
 - `batches.py`: batch progress, a project's stats and throughput
 - `controls.py`: the fleet controls' claims (paused and limited types) and cancels
+- `archive.py`: moving finished tasks to the archive, reading and counting them there
 - `sessions.py`: logins, bearer tokens, operator tokens
 
 Every method opens exactly the atomic sections it needs, one after the other; a project's
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from ..config import Settings
 from ..events import QueueEvents
 from ..storage import Storage
+from .archive import Archive
 from .base import Core
 from .batches import Batches
 from .controls import Cancels
@@ -57,6 +59,7 @@ class TaskDriver:
         self.queue = Queue(self.core, self.sessions.ended_sessions)
         self.cancels = Cancels(self.core)
         self.waits = self.queue.waits
+        self.archiver = Archive(self.core)
 
         self.resolve_project = self.projects.resolve_project
         self.list_projects = self.projects.list_projects
@@ -98,6 +101,7 @@ class TaskDriver:
         self.cancel_tasks = self.cancels.cancel_tasks
         self.reap_project = self.queue.reap_project
         self.reap = self.queue.reap
+        self.archive = self.archiver.archive
 
     @property
     def events(self) -> QueueEvents:

@@ -6,6 +6,7 @@ from .. import rules
 from ..answers import BatchProgress, ProjectStats, ProjectView, Throughput
 from ..errors import NotFound
 from ..models import Principal, TaskStatus
+from .archive import batch_ids_with_archived, with_archived
 from .base import Core
 
 RECENT_WINDOW_SECONDS = 3600.0
@@ -22,10 +23,10 @@ class Batches:
         """One page of the project's batches (in order of first use) with their progress."""
         project = self.core.project(principal, project_id)
         with self.core.storage.project_tx(project.id, write=False) as tx:
-            batch_ids = tx.batch_ids()
+            batch_ids = batch_ids_with_archived(tx)
             progress = []
             for batch_id in batch_ids[offset:offset + limit]:
-                counts = tx.status_counts(batch_id)
+                counts, _ = with_archived(tx, batch_id)
                 progress.append(BatchProgress(batch_id, counts, not rules.in_progress(counts)))
         return progress, len(batch_ids)
 
@@ -34,7 +35,7 @@ class Batches:
         """One batch's task counts, and whether it is done."""
         project = self.core.project(principal, project_id)
         with self.core.storage.project_tx(project.id, write=False) as tx:
-            counts = tx.status_counts(batch_id)
+            counts, _ = with_archived(tx, batch_id)
         if not any(counts.values()):
             raise NotFound("Batch not found")
         return BatchProgress(batch_id, counts, done=not rules.in_progress(counts))
@@ -44,12 +45,12 @@ class Batches:
         project = self.core.project(principal, project_id)
         with self.core.storage.project_tx(project.id, write=False) as tx:
             now = self.core.now()
-            counts = tx.status_counts()
+            counts, archived = with_archived(tx)
             agents = {t.assigned_to for t in tx.running_tasks()
                       if not rules.lease_expired(t, now)}
             recent = tx.recent_activity(now - RECENT_WINDOW_SECONDS)
             delayed = tx.delayed_count(now)
-        return ProjectStats(ProjectView(project, counts), counts[TaskStatus.QUEUED],
+        return ProjectStats(ProjectView(project, counts, archived), counts[TaskStatus.QUEUED],
                             len(agents), recent,
                             rules.average_duration(recent.completed,
                                                    recent.completed_duration_total),

@@ -18,6 +18,7 @@ from ..models import (
     TaskStatus,
     new_id,
 )
+from .archive import with_archived
 from .base import Core, earlier_outcome, load_project, refuse_taken_name, remember, still_there
 
 
@@ -30,7 +31,7 @@ class Projects:
     def view(self, project: Project) -> ProjectView:
         """A project with its task counts."""
         with self.core.storage.project_tx(project.id, write=False) as tx:
-            return ProjectView(project, tx.status_counts())
+            return ProjectView(project, *with_archived(tx))
 
     def resolve_project(self, principal: Principal, reference: str) -> Project:
         """A project named by id or name, as the caller may see it (the operator CLI's

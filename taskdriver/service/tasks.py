@@ -32,6 +32,7 @@ from ..models import (
 from ..storage import ProjectTx
 from ..templates import duplicate_key
 from . import dependencies
+from .archive import find_archived
 from .base import Core, earlier_outcome, remember, still_there, task_in, type_of
 
 Outcome = tuple[Task, bool] | TaskDriverError
@@ -178,23 +179,38 @@ class Tasks:
         return outcome
 
     def get_task(self, principal: Principal, task_id: str) -> Task:
-        """A task, as the caller may see it."""
-        project = self.core.project_of_task(principal, task_id)
-        with self.core.storage.project_tx(project.id, write=False) as tx:
-            return task_in(tx, task_id)
+        """A task, live or archived (an `ArchivedTask`), as the caller may see it."""
+        project_id = self.core.storage.project_of_task(task_id)
+        if project_id is not None:
+            project = self.core.project(principal, project_id)
+            with self.core.storage.project_tx(project.id, write=False) as tx:
+                task = tx.get_task(task_id)
+            if task is not None:
+                return task
+        return find_archived(self.core, principal, task_id)  # or archived meanwhile
 
     def task_detail(self, principal: Principal, task_id: str) -> TaskDetail:
-        """A task with what it waits for and what waits for it."""
-        project = self.core.project_of_task(principal, task_id)
-        with self.core.storage.project_tx(project.id, write=False) as tx:
-            return dependencies.detail(tx, task_in(tx, task_id))
+        """A task with what it waits for and what waits for it; an archived task alone
+        (what it waited for is finished, and nothing live waits for it)."""
+        project_id = self.core.storage.project_of_task(task_id)
+        if project_id is not None:
+            project = self.core.project(principal, project_id)
+            with self.core.storage.project_tx(project.id, write=False) as tx:
+                task = tx.get_task(task_id)
+                if task is not None:
+                    return dependencies.detail(tx, task)
+        return TaskDetail(find_archived(self.core, principal, task_id))
 
     def list_tasks(self, principal: Principal, project_id: str, task_filter: TaskFilter,
-                   limit: int, offset: int, order: TaskOrder = OLDEST_FIRST
-                   ) -> tuple[list[Task], int]:
-        """One page of the project's tasks that pass the filter, and how many do."""
+                   limit: int, offset: int, order: TaskOrder = OLDEST_FIRST,
+                   archived: bool = False) -> tuple[list[Task], int]:
+        """One page of the project's tasks that pass the filter, and how many do; with
+        `archived`, of its archive instead (in archive order, oldest first)."""
         project = self.core.project(principal, project_id)
         with self.core.storage.project_tx(project.id, write=False) as tx:
+            if archived:
+                found, total = tx.list_archived(task_filter, limit, offset)
+                return list(found), total
             return tx.list_tasks(task_filter, limit, offset, order)
 
     def update_task(self, principal: Principal, task_id: str, spec: TaskSpec,

@@ -45,6 +45,7 @@ from contextlib import AbstractContextManager
 from ..answers import OLDEST_FIRST, RecentActivity, TaskFilter, TaskOrder, TypeLoad
 from ..errors import StorageError
 from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType
+from .archive_contract import ArchiveTx
 
 
 class Contention(StorageError):
@@ -128,7 +129,7 @@ class GlobalTx(IdempotencyRecords):
         """How many operator tokens were minted."""
 
 
-class ProjectTx(IdempotencyRecords):
+class ProjectTx(IdempotencyRecords, ArchiveTx):
     """One project's task types and tasks, inside one atomic section."""
 
     project_id: str

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from ..archiving import ArchivedTask
 from ..models import (
     Attempt,
     AttemptStatus,
@@ -74,17 +75,27 @@ def _same(value: Any) -> Any:
 
 _new_task = _builder(Task)
 _new_attempt = _builder(Attempt)
+_new_archived_task = _builder(ArchivedTask)
 
 
-def decode_task(raw: dict[str, Any]) -> Task:
-    """A task as stored (the file backend keeps its tasks packed: see `packed.py`)."""
+def _task_fields(raw: dict[str, Any]) -> dict[str, Any]:
     raw["status"] = TaskStatus(raw["status"])
     raw["attempts"] = decode_attempts(raw["attempts"])
     if "depends_on" in raw:  # records from before dependencies existed take the default
         raw["depends_on"] = tuple(raw["depends_on"] or ())
     if "on_dependency_failure" in raw:
         raw["on_dependency_failure"] = DependencyFailure(raw["on_dependency_failure"])
-    return _new_task(raw)
+    return raw
+
+
+def decode_task(raw: dict[str, Any]) -> Task:
+    """A task as stored (the file backend keeps its tasks packed: see `packed.py`)."""
+    return _new_task(_task_fields(raw))
+
+
+def decode_archived_task(raw: dict[str, Any]) -> ArchivedTask:
+    """A task as its project's archive stores it."""
+    return _new_archived_task(_task_fields(raw))
 
 
 def decode_attempts(raw: list[dict[str, Any]] | None) -> tuple[Attempt, ...]:

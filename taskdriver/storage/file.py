@@ -23,116 +23,32 @@ from typing import Any
 
 from ..answers import OLDEST_FIRST, RecentActivity, TaskFilter, TaskOrder, TypeLoad
 from ..errors import NotFound, StorageError
-from ..models import IdempotencyRecord, Project, Session, Task, TaskStatus, TaskType, owner_prefix
+from ..models import Task, TaskStatus, TaskType, owner_prefix
+from .archive_files import ArchiveFiles, archive_files
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
+from .file_archive import FileArchive
+from .file_global import ChangeLog, FileGlobalTx
 from .file_watch import FileWatch
 from .journal import JournaledStore
-from .journal_format import SNAPSHOT_NAME, Change
+from .journal_format import SNAPSHOT_NAME
 from .listing import matching
 from .packed import PackedTask
 from .state import (
-    ADMIN_TOKEN,
-    IDEMPOTENCY,
-    PROJECT,
-    SESSION,
     TASK,
     TASK_TYPE,
-    AdminTokenRecord,
     GlobalState,
     ProjectState,
 )
 
 
-class _ChangeLog:
-    """Applies puts and deletes to the in-memory state at once and remembers them."""
-
-    def __init__(self, state: Any, write: bool) -> None:
-        self.state = state
-        self.write = write
-        self.changes: list[Change] = []
-        self.after_commit: list[Callable[[], None]] = []
-
-    def _put(self, kind: str, key: str, record: Any) -> None:
-        if not self.write:
-            raise RuntimeError("a read-only section cannot change records")
-        self.state.apply(kind, key, record)
-        self.changes.append((kind, key, record))
-
-    # Idempotency records, kept alike by the global and the project states.
-
-    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
-        return self.state.idempotency.get(key)
-
-    def put_idempotency(self, record: IdempotencyRecord) -> None:
-        self._put(IDEMPOTENCY, record.id, record)
-
-    def purge_idempotency(self, before: float) -> int:
-        old = [key for key, record in self.state.idempotency.items()
-               if record.created_at < before]
-        for key in old:
-            self._put(IDEMPOTENCY, key, None)
-        return len(old)
-
-
-class FileGlobalTx(_ChangeLog, GlobalTx):
-    state: GlobalState
-
-    def __init__(self, state: GlobalState, storage: FileStorage, write: bool) -> None:
-        super().__init__(state, write)
-        self._storage = storage
-
-    def get_project(self, project_id: str) -> Project | None:
-        return self.state.projects.get(project_id)
-
-    def project_by_name(self, name: str) -> Project | None:
-        project_id = self.state.project_names.get(name)
-        return None if project_id is None else self.state.projects[project_id]
-
-    def list_projects(self) -> list[Project]:
-        return list(self.state.projects.values())
-
-    def put_project(self, project: Project) -> None:
-        if project.id not in self.state.projects:
-            # The task space exists before the project is visible, so nobody can see a
-            # project whose tasks cannot be stored. A crash in between leaves an unlisted
-            # directory that nothing refers to.
-            self._storage.project_store(project.id).initialise([])
-        self._put(PROJECT, project.id, project)
-
-    def delete_project(self, project_id: str) -> None:
-        self._put(PROJECT, project_id, None)
-        self.after_commit.append(lambda: self._storage.drop_project_store(project_id))
-
-    def session_by_token_hash(self, token_hash: str) -> Session | None:
-        session_id = self.state.session_by_hash.get(token_hash)
-        return None if session_id is None else self.state.sessions[session_id]
-
-    def put_session(self, session: Session) -> None:
-        self._put(SESSION, session.id, session)
-
-    def delete_session(self, session_id: str) -> None:
-        if session_id in self.state.sessions:
-            self._put(SESSION, session_id, None)
-
-    def sessions(self) -> list[Session]:
-        return list(self.state.sessions.values())
-
-    def has_admin_token(self, token_hash: str) -> bool:
-        return token_hash in self.state.admin_tokens
-
-    def add_admin_token(self, token_hash: str, created_at: float) -> None:
-        self._put(ADMIN_TOKEN, token_hash, AdminTokenRecord(token_hash, created_at))
-
-    def admin_token_count(self) -> int:
-        return len(self.state.admin_tokens)
-
-
-class FileProjectTx(_ChangeLog, ProjectTx):
+class FileProjectTx(ChangeLog, FileArchive, ProjectTx):
     state: ProjectState
 
-    def __init__(self, project_id: str, state: ProjectState, write: bool) -> None:
+    def __init__(self, project_id: str, state: ProjectState, write: bool,
+                 archive: ArchiveFiles) -> None:
         super().__init__(state, write)
         self.project_id = project_id
+        self.archive = archive
 
     def get_task_type(self, type_id: str) -> TaskType | None:
         return self.state.task_types.get(type_id)
@@ -299,7 +215,9 @@ class FileStorage(Storage):
 
     def drop_project_store(self, project_id: str) -> None:
         """Delete a project's files (after its deletion was committed globally)."""
-        self.project_store(project_id).destroy()
+        store = self.project_store(project_id)
+        archive_files(store.directory, self._fsync).close()
+        store.destroy()
         with self._stores_lock:
             self._stores.pop(project_id, None)
 
@@ -316,8 +234,11 @@ class FileStorage(Storage):
                    ) -> Iterator[ProjectTx]:
         store = self.project_store(project_id)  # a shared writer runs exclusively here
         with store.section(write) as state:
-            tx = FileProjectTx(project_id, state, write)  # type: ignore[arg-type]
+            tx = FileProjectTx(project_id, state, write,  # type: ignore[arg-type]
+                               archive_files(store.directory, self._fsync))
             yield from _commit_on_exit(store, tx)
+        for hook in tx.after_commit:  # a deleted archive segment's files, once durable
+            hook()
 
     def watch(self, project_id: str) -> ChangeWatch:
         return FileWatch(self.project_store(project_id))
@@ -362,6 +283,7 @@ class FileStorage(Storage):
         self._global.close()
         with self._stores_lock:
             for store in self._stores.values():
+                archive_files(store.directory, self._fsync).close()
                 store.close()
 
     def check_writable(self) -> None:
@@ -383,7 +305,7 @@ def _is_uuid(text: str) -> bool:
         return False
 
 
-def _commit_on_exit(store: JournaledStore, tx: _ChangeLog) -> Iterator[Any]:
+def _commit_on_exit(store: JournaledStore, tx: ChangeLog) -> Iterator[Any]:
     """Yield the transaction; append its changes if the block succeeded, else forget them."""
     try:
         yield tx

@@ -28,6 +28,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -179,10 +180,8 @@ class JournaledStore:
             snapshot = self.directory / SNAPSHOT_NAME
             if snapshot.exists():
                 snapshot.unlink()  # first: from here on the store is gone for everyone
-            if self.directory.exists():
-                for leftover in self.directory.iterdir():
-                    leftover.unlink()
-                self.directory.rmdir()
+            if self.directory.exists():  # with what lives beside the store (its archive)
+                shutil.rmtree(self.directory)
             self._forget()
 
     # -- reading ---------------------------------------------------------------------------

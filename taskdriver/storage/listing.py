@@ -72,3 +72,10 @@ def _ordered(tasks: list[PackedTask], order: TaskOrder) -> list[PackedTask]:
     present = [t for t in tasks if key(t) is not None]
     present.sort(key=key, reverse=order.descending)  # a stable sort, reversed or not
     return present + [t for t in tasks if key(t) is None]
+
+
+def task_passes(task_filter: TaskFilter, task: Task) -> bool:
+    """Whether a whole task (an archived one, say) passes every filter of `task_filter`."""
+    return ((task_filter.batch_id is None or task.batch_id == task_filter.batch_id)
+            and _passes(task_filter, task)  # type: ignore[arg-type]  # same attributes
+            and (task_filter.text is None or _mentions(task, task_filter.text.lower())))

@@ -18,9 +18,9 @@ from .base import Contention, GlobalTx
 from .codec import decode_project, decode_session
 
 
-def _load_queries() -> dict[str, str]:
-    """Split `queries.sql` into its named queries."""
-    text = resources.files(f"{__package__}.sql").joinpath("queries.sql").read_text()
+def _load_queries(file_name: str) -> dict[str, str]:
+    """Split a file of `sql/` into its named queries."""
+    text = resources.files(f"{__package__}.sql").joinpath(file_name).read_text()
     queries: dict[str, str] = {}
     for chunk in text.split("-- name: ")[1:]:
         name, _, body = chunk.partition("\n")
@@ -29,7 +29,7 @@ def _load_queries() -> dict[str, str]:
     return queries
 
 
-QUERIES = _load_queries()
+QUERIES = {**_load_queries("queries.sql"), **_load_queries("archive.sql")}
 
 
 def json_text(record: Any) -> str:

@@ -18,6 +18,7 @@ from ..answers import OLDEST_FIRST, RecentActivity, TaskFilter, TaskOrder, TypeL
 from ..models import Task, TaskStatus, TaskType
 from .base import Contention, ProjectTx
 from .codec import decode_task, decode_task_type
+from .postgres_archive import PostgresArchive
 from .postgres_sections import Section, as_json, json_text
 
 # The columns copied beside each task's JSON, as `put_task` and `add_tasks` write them.
@@ -40,7 +41,7 @@ def _columns(task: Task) -> dict[str, Any]:
     return values
 
 
-class PostgresProjectTx(Section, ProjectTx):
+class PostgresProjectTx(Section, PostgresArchive, ProjectTx):
     def __init__(self, connection: psycopg.Connection[Any], write: bool,
                  project_id: str) -> None:
         super().__init__(connection, write, project_id)

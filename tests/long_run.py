@@ -1,0 +1,194 @@
+"""Long run (issue 24): months of work with flat memory. Tasks are created, completed and
+archived through a real gunicorn (file backend) in rounds; each round reports the worker's
+RSS and the archiving time, then a restart measures the cold start and every task is read
+back by id.
+
+    python tests/long_run.py [--tasks 1000000] [--round 100000] [--agents 8]
+                                                          (what `make long-run` runs)
+    python tests/long_run.py --tasks 20000 --round 5000   (a smoke run)
+
+Archiving runs `flask taskdriver archive --older-than 0` after each round (every finished
+task is old enough: the same as an `archiveAfterDays` of minutes, without the wait).
+Targets (issue 24): RSS after the last round within 20% of the first round's, cold start
+under 1 s, archiving 100,000 tasks under 5 s, every task readable by id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import ADMIN_TOKEN  # noqa: E402
+from live_server import LiveServer  # noqa: E402
+
+HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+BULK = 1000
+
+
+def call(http: requests.Session, server: LiveServer, method: str, path: str,
+         **kwargs: Any) -> Any:
+    response = http.request(method, f"{server.url}{path}", headers=HEADERS, timeout=120,
+                            **kwargs)
+    if response.status_code >= 300:
+        raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+    return response.json()
+
+
+def worker_rss_mb(server: LiveServer) -> float:
+    """The resident memory of the server's (one) worker: the master's children's RSS."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    total_kb = 0
+    for child in children:
+        status = Path(f"/proc/{child}/status").read_text()
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        total_kb += int(match.group(1)) if match else 0
+    return total_kb / 1024
+
+
+def create(server: LiveServer, project_id: str, start: int, count: int, agents: int
+           ) -> None:
+    def one_bulk(offset: int) -> None:
+        with requests.Session() as http:
+            size = min(BULK, start + count - offset)
+            call(http, server, "POST", f"/api/projects/{project_id}/tasks/bulk",
+                 json={"tasks": [{"instructions": f"long run {n}"}
+                                 for n in range(offset, offset + size)]})
+
+    with ThreadPoolExecutor(agents) as pool:
+        list(pool.map(one_bulk, range(start, start + count, BULK)))
+
+
+def complete_all(server: LiveServer, project_id: str, agents: int) -> list[str]:
+    """Lease and complete until the queue is empty; the ids completed."""
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def agent(slot: int) -> None:
+        mine = []
+        with requests.Session() as http:
+            while True:
+                body = call(http, server, "POST", f"/api/agents/a{slot}/next-task",
+                            json={"projectId": project_id})
+                if not body["success"] or body["data"]["task"] is None:
+                    break
+                task_id = body["data"]["task"]["id"]
+                call(http, server, "POST", f"/api/tasks/{task_id}/complete",
+                     json={"agentName": f"a{slot}", "result": task_id})
+                mine.append(task_id)
+        with lock:
+            done.extend(mine)
+
+    with ThreadPoolExecutor(agents) as pool:
+        list(pool.map(agent, range(agents)))
+    return done
+
+
+def archive(server: LiveServer) -> tuple[int, float]:
+    """(tasks moved, seconds the archive command spent archiving)."""
+    result = server.cli("archive", "--older-than", "0")
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr)
+    moved = int(re.search(r"^archivedTasks=(\d+)", result.stdout, re.MULTILINE).group(1))
+    seconds = float(re.search(r"^seconds=([\d.]+)", result.stdout, re.MULTILINE).group(1))
+    return moved, seconds
+
+
+def read_every(server: LiveServer, task_ids: list[str], agents: int) -> int:
+    """How many of the tasks could not be read by id as archived and completed."""
+    def check(chunk: list[str]) -> int:
+        missing = 0
+        with requests.Session() as http:
+            for task_id in chunk:
+                response = http.get(f"{server.url}/api/tasks/{task_id}", headers=HEADERS,
+                                    timeout=120)
+                data = response.json().get("data") or {}
+                if (response.status_code != 200 or not data.get("archived")
+                        or data.get("result") != task_id):
+                    missing += 1
+        return missing
+
+    size = -(-len(task_ids) // agents)
+    with ThreadPoolExecutor(agents) as pool:
+        return sum(pool.map(check, [task_ids[i:i + size] for i in range(0, len(task_ids),
+                                                                          size)]))
+
+
+def run(tasks: int, round_size: int, agents: int, root: Path) -> dict[str, Any]:
+    server = LiveServer(root / "data", workers=1, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN).start()
+    report: dict[str, Any] = {"tasks": tasks, "round": round_size, "rounds": []}
+    try:
+        with requests.Session() as http:
+            project_id = call(http, server, "POST", "/api/projects", json={
+                "name": "long-run", "config": {"archiveAfterDays": 0.01}})["data"]["id"]
+        finished: list[str] = []
+        for start in range(0, tasks, round_size):
+            began = time.monotonic()
+            create(server, project_id, start, min(round_size, tasks - start), agents)
+            finished += complete_all(server, project_id, agents)
+            moved, archive_seconds = archive(server)
+            with requests.Session() as http:  # the worker catches up with the archiving
+                stats = call(http, server, "GET", f"/api/projects/{project_id}/stats")["data"]
+            entry = {"done": len(finished), "archived": moved,
+                     "archiveSeconds": round(archive_seconds, 2),
+                     "archiveSecondsPer100k": round(archive_seconds * 100_000 / max(moved, 1), 2),
+                     "rssMb": round(worker_rss_mb(server), 1),
+                     "totalTasks": stats["project"]["stats"]["totalTasks"],
+                     "archivedTasks": stats["project"]["stats"]["archivedTasks"],
+                     "roundSeconds": round(time.monotonic() - began, 1)}
+            report["rounds"].append(entry)
+            print(json.dumps(entry), flush=True)
+        server.stop()
+        began = time.monotonic()
+        server.start()
+        report["serverStartSeconds"] = round(time.monotonic() - began, 2)
+        began = time.monotonic()
+        with requests.Session() as http:  # the first request loads the project's store
+            call(http, server, "GET", f"/api/projects/{project_id}/stats")
+        report["coldStartSeconds"] = round(time.monotonic() - began, 3)
+        report["rssAfterRestartMb"] = round(worker_rss_mb(server), 1)
+        began = time.monotonic()
+        report["unreadable"] = read_every(server, finished, agents)
+        report["readSeconds"] = round(time.monotonic() - began, 1)
+        first, last = report["rounds"][0]["rssMb"], report["rounds"][-1]["rssMb"]
+        report["rssGrowth"] = round(last / first - 1, 3)
+        report["dataDirMb"] = round(sum(p.stat().st_size for p in (root / "data").rglob("*")
+                                        if p.is_file()) / 2**20, 1)
+        return report
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--round", type=int, default=100_000, dest="round_size")
+    parser.add_argument("--agents", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="taskdriver-long-run-") as root:
+        report = run(args.tasks, args.round_size, args.agents, Path(root))
+    print(json.dumps(report, indent=2))
+    failures = []
+    if report["unreadable"]:
+        failures.append(f"{report['unreadable']} tasks not readable by id")
+    if report["rssGrowth"] > 0.2:
+        failures.append(f"worker RSS grew {report['rssGrowth']:.0%} after the first round")
+    if report["coldStartSeconds"] >= 1.0:
+        failures.append(f"cold start took {report['coldStartSeconds']} s")
+    if failures:
+        sys.exit("long run: " + "; ".join(failures))
+
+
+if __name__ == "__main__":
+    main()
