@@ -180,14 +180,7 @@ class Tasks:
 
     def get_task(self, principal: Principal, task_id: str) -> Task:
         """A task, live or archived (an `ArchivedTask`), as the caller may see it."""
-        project_id = self.core.storage.project_of_task(task_id)
-        if project_id is not None:
-            project = self.core.project(principal, project_id)
-            with self.core.storage.project_tx(project.id, write=False) as tx:
-                task = tx.get_task(task_id)
-            if task is not None:
-                return task
-        return find_archived(self.core, principal, task_id)  # or archived meanwhile
+        return self.task_detail(principal, task_id).task
 
     def task_detail(self, principal: Principal, task_id: str) -> TaskDetail:
         """A task with what it waits for and what waits for it; an archived task alone
@@ -199,7 +192,7 @@ class Tasks:
                 task = tx.get_task(task_id)
                 if task is not None:
                     return dependencies.detail(tx, task)
-        return TaskDetail(find_archived(self.core, principal, task_id))
+        return TaskDetail(find_archived(self.core, principal, task_id))  # or archived meanwhile
 
     def list_tasks(self, principal: Principal, project_id: str, task_filter: TaskFilter,
                    limit: int, offset: int, order: TaskOrder = OLDEST_FIRST,
