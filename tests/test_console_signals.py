@@ -188,3 +188,29 @@ def test_a_task_that_arrives_after_ctrl_c_is_given_back_untouched(server: LiveSe
     left = operator.get_task(task["id"])
     assert left["status"] == "queued" and left["attempts"] == [], terminal.text
     assert not pids.exists(), "a command ran after Ctrl-C"
+
+
+def test_ctrl_c_on_an_idle_work_ends_its_long_polls_at_once(server: LiveServer,
+                                                           tmp_path: Path) -> None:
+    """A `work` waiting for tasks (each agent in a 30 s long poll) stops within seconds of
+    Ctrl-C, not after its polls run out, and a task created afterwards is leased to nobody."""
+    operator = Client(server.url, ADMIN_TOKEN)
+    project = operator.create_project("idle")
+    pids = tmp_path / "pids"
+    with work_in_terminal(server, pids, "work", "-p", "idle", "-a", "t", "-c", "3", "--",
+                          "sh", "-c", f"echo $$ >> {pids}; cat") as terminal:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while "working idle" not in terminal.text:
+            assert time.monotonic() < deadline, terminal.text
+            time.sleep(0.1)
+        time.sleep(3)  # logged in, and waiting in their long polls
+        started = time.monotonic()
+        terminal.press_ctrl_c()
+        assert terminal.wait(DEADLINE_SECONDS) == 0, terminal.text
+        took = time.monotonic() - started
+    assert took < 10, f"work took {took:.0f} s to stop: {terminal.text}"
+    task = operator.create_task(project["id"], instructions="after work stopped")
+    time.sleep(2)  # time for any poll the server still held to lease it
+    left = operator.get_task(task["id"])
+    assert left["status"] == "queued" and left["attempts"] == [], left
+    assert not pids.exists(), "a command ran after Ctrl-C"

@@ -11,6 +11,9 @@ class SessionEndpoints(Transport):
     """The `/api/auth/session` and logout endpoints."""
 
     def logout(self) -> None:
+        """End the agent's session; a long poll it has waiting is answered 401 within about
+        a second and leases nothing, and this client opens no new session afterwards."""
+        self.logged_out = True
         self.call("POST", "/api/auth/logout")
         self.token = None
 

@@ -58,6 +58,7 @@ class Transport:
         self.on_rate_limit = on_rate_limit
         self.connect_timeout = connect_timeout
         self.session_info: Login | None = None
+        self.logged_out = False  # after `logout`, a 401 is final: no new session is opened
         self._http = requests.Session()
         self._lock = threading.RLock()
 
@@ -113,7 +114,7 @@ class Transport:
                 return body
             error = _error(response, body)
             if (error.status == 401 and authenticated and self.is_agent and not relogged
-                    and not error.session_replaced):
+                    and not error.session_replaced and not self.logged_out):
                 relogged = True  # the session expired: log in again, once, and repeat
                 self.login()
                 continue

@@ -8,6 +8,7 @@ workers at once, each under its own agent name, each with its own session.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -122,6 +123,7 @@ class Worker:
         self.signals = signals
         self.empty_wait = empty_wait
         self.say = say
+        self.polling = False  # waiting in a long poll, holding no task
 
     def run(self) -> None:
         """Work until stopped, out of budget, or the queue stayed empty for `empty_wait`;
@@ -145,11 +147,16 @@ class Worker:
                 if poll <= 0:
                     self.budget.give_back()
                     return
+            self.polling = True
             try:
                 lease = self.client.next_lease(wait_seconds=max(0.0, poll))
             except ApiError:
                 self.budget.give_back()
+                if self.signals.stopping.is_set() and self.client.logged_out:
+                    return  # its poll was ended on purpose: `work` is stopping
                 raise
+            finally:
+                self.polling = False
             if lease is None:
                 self.budget.give_back()
                 continue
@@ -243,22 +250,39 @@ def run_fleet(make_client: Callable[[str], Client], names: list[str], handler: H
     that ended a worker (the others keep going)."""
     tally = Tally()
     errors: list[BaseException] = []
+    workers = [Worker(make_client(name), handler, budget=budget, tally=tally, signals=signals,
+                      empty_wait=empty_wait, say=say) for name in names]
 
-    def work(name: str) -> None:
+    def work(worker: Worker) -> None:
         try:
-            Worker(make_client(name), handler, budget=budget, tally=tally, signals=signals,
-                   empty_wait=empty_wait, say=say).run()
+            worker.run()
         except BaseException as exc:  # reported by the caller, once every worker is done
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(name,), name=name, daemon=True)
-               for name in names]
+    threads = [threading.Thread(target=work, args=(worker,), name=worker.agent, daemon=True)
+               for worker in workers]
     for thread in threads:
         thread.start()
+    ended: set[int] = set()
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)  # short joins keep the main thread free to take signals
+            if signals.stopping.is_set():
+                _end_idle_polls(workers, ended)
     return tally, errors
+
+
+def _end_idle_polls(workers: list[Worker], ended: set[int]) -> None:
+    """Log out each worker that waits in a long poll with no task: the server answers that
+    poll (401, nothing leased) within about a second, instead of `work` waiting it out for up
+    to 30 s after Ctrl-C. A worker running a task is left to finish it."""
+    for number, worker in enumerate(workers):
+        if number in ended or not worker.polling:
+            continue
+        ended.add(number)
+        # The server gone or the session ended already: the poll ends anyway.
+        with contextlib.suppress(ApiError):
+            worker.client.logout()
 
 
 def _one_line(text: str | None) -> str:

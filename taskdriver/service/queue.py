@@ -32,6 +32,7 @@ class Queue:
         """`session_check` tells which agent sessions (by token hash) have ended, so a
         waiting long poll of an ended session is answered at once."""
         self.core = core
+        self.session_check = session_check
         self.waits = WaitHub(core.storage.watch, self._availability, session_check,
                              core.settings.long_poll_capacity, core.now, core.events)
 
@@ -92,6 +93,10 @@ class Queue:
                     return None
                 if waiter.ended is not None:
                     raise waiter.ended
+                # Ended while it slept (a logout, a newer login), a poll leases nothing:
+                # the watcher's check comes once a second, a task may come sooner.
+                if session_key is not None and (ended := self.session_check([session_key])):
+                    raise ended[session_key]
                 # Read again: paused while this poll waited, it leases nothing.
                 project = self.core.project(principal, project.id)
 
