@@ -89,26 +89,25 @@ class TasksView(MethodView):
 def create_tasks(args: dict[str, Any], project_id: UUID) -> dict[str, Any]:
     """Create up to 1,000 tasks in one commit; each item is created or refused on its own."""
     items: list[tuple[int, TaskSpec]] = []
-    errors: list[dict[str, Any]] = []
+    refused: list[ItemError] = []
     for index, (raw, item) in enumerate(_load_items(args["tasks"])):
         if isinstance(item, ValidationError):
             details = validation_details(item.messages, raw)
-            errors.append({"index": index, "error": validation_message(details),
-                           "validationDetails": details})
+            refused.append(ItemError(index, validation_message(details), details))
             continue
         if "batch_id" not in item:
             item["batch_id"] = args.get("batch_id")
         items.append((index, _spec(item)))
     outcome = driver().create_tasks(principal(), str(project_id), items, idempotency())
     return ok({"tasks_created": len(outcome.created), "duplicates": outcome.duplicates,
-               "errors": sorted(errors + [_item_error(e) for e in outcome.errors],
-                                key=lambda e: e["index"]),
+               "errors": [_item_error(e) for e in sorted(refused + outcome.errors,
+                                                         key=lambda e: e.index)],
                "created_tasks": outcome.created})
 
 
 def _item_error(error: ItemError) -> dict[str, Any]:
-    """A bulk item the service refused, in the answer's shape (a field error's details as
-    `validationDetails`, like the items the schema refused)."""
+    """A refused bulk item (by the schema or by the service) in the answer's shape, a field
+    error's details as `validationDetails`."""
     shaped: dict[str, Any] = {"index": error.index, "error": error.message}
     if error.details is not None:
         shaped["validationDetails"] = error.details
