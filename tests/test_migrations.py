@@ -225,7 +225,7 @@ def test_stats_batches_and_peek_are_served_by_indexes_and_counters(tmp_path: Pat
         with psycopg.connect(url) as connection:
             connection.execute("ANALYZE")
             for name in ("status_counts", "batch_counts", "delayed_count", "next_run_after",
-                         "running_tasks", "task_held_by", "completed_since", "failed_since",
+                         "running_tasks", "held_and_expired", "completed_since", "failed_since",
                          "claim_next", "expired_leases"):
                 plan = "\n".join(row[0] for row in connection.execute(
                     "EXPLAIN " + QUERIES[name], params))

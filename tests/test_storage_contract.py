@@ -132,7 +132,7 @@ def test_lookups_return_none_and_project_tx_raises_not_found(storage: Storage) -
         assert ptx.task_type_by_name("none") is None
         assert ptx.next_due(NOW) is None
         assert ptx.delayed_count(NOW) == 0 and ptx.next_run_after(NOW) is None
-        assert ptx.task_held_by("nobody") is None
+        assert ptx.held_and_expired("nobody", NOW) == (None, [])
         assert ptx.find_duplicate("no-key") is None
     assert storage.project_of_task(new_id()) is None
     assert storage.project_of_task_type(new_id()) is None
@@ -165,8 +165,8 @@ def test_owner_lookup_finds_the_project_of_a_task_and_a_task_type(storage: Stora
     with storage.project_tx(second.id) as ptx:
         ptx.put_task(task)
         ptx.put_task_type(task_type)
-    assert storage.project_of_task(task.id) == second.id
-    assert storage.project_of_task_type(task_type.id) == second.id
+    assert storage.project_of_task(task.id) == second
+    assert storage.project_of_task_type(task_type.id) == second
     assert first.id != second.id
 
 
@@ -185,7 +185,7 @@ def test_the_queue_indexes_follow_every_put(storage: Storage) -> None:
         ptx.put_task(leased)
         assert ptx.next_due(NOW) == tasks[1]
         assert ptx.running_tasks() == [leased]
-        assert ptx.task_held_by("agent") == leased
+        assert ptx.held_and_expired("agent", NOW) == (leased, [])
         assert ptx.find_duplicate("k") == leased
         ptx.put_task(replace(leased, status=TaskStatus.FAILED, assigned_to=None))
         assert ptx.find_duplicate("k") == tasks[1]  # failed tasks are no duplicates
@@ -295,7 +295,8 @@ def test_another_process_sees_a_write_and_its_writes_are_seen(storage: Storage,
         if seen is not None:
             break
     assert seen is not None and seen.instructions == "from another process"
-    assert storage.project_of_task(task_id) == project.id
+    found = storage.project_of_task(task_id)
+    assert found is not None and found.id == project.id
 
 
 # -- shared sections (the queue's writers) ------------------------------------------------------
@@ -319,6 +320,10 @@ def test_shared_sections_claim_lock_and_add_like_the_queue_lookups(storage: Stor
         assert ptx.expired_leases(NOW + 59) == []
         [expired] = ptx.expired_leases(NOW + 60)
         assert expired.id == tasks[0].id
+    with storage.project_tx(project.id, shared=True) as ptx:
+        assert ptx.held_and_expired("a", NOW + 59) == (expired, [])
+        assert ptx.held_and_expired("a", NOW + 60) == (expired, [expired])
+        assert ptx.held_and_expired("b", NOW + 60) == (None, [expired])
     with storage.project_tx(project.id, write=False) as ptx:
         assert ptx.status_counts()[TaskStatus.RUNNING] == 1
 

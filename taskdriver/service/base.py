@@ -40,6 +40,15 @@ def load_project(tx: GlobalTx, reference: str, *, by_name: bool = False) -> Proj
     return project
 
 
+def authorized(principal: Principal, project: Project, *, for_new_work: bool = False
+               ) -> Project:
+    """The project, once the caller may see it (and, for new work, it is open)."""
+    access.require_project(principal, project.id)
+    if for_new_work and project.status is ProjectStatus.CLOSED:
+        raise Conflict("Project is closed")
+    return project
+
+
 class Core:
     """The state every noun service works with; one per app, shared by all of them."""
 
@@ -55,17 +64,14 @@ class Core:
         """The one project loader: find, authorize, and (for new work) require it open."""
         with self.storage.global_tx(write=False) as tx:
             project = load_project(tx, reference, by_name=by_name)
-        access.require_project(principal, project.id)
-        if for_new_work and project.status is ProjectStatus.CLOSED:
-            raise Conflict("Project is closed")
-        return project
+        return authorized(principal, project, for_new_work=for_new_work)
 
     def project_of_task(self, principal: Principal, task_id: str) -> Project:
         """The project holding a task, as the caller may see it."""
-        project_id = self.storage.project_of_task(task_id)
-        if project_id is None:
+        project = self.storage.project_of_task(task_id)
+        if project is None:
             raise NotFound("Task not found")
-        return self.project(principal, project_id)
+        return authorized(principal, project)
 
     def shared(self, project_id: str, work: Callable[[ProjectTx], _Result]) -> _Result:
         """Run `work` in a shared section of the project (see `storage.base`): again, in a

@@ -37,10 +37,13 @@ class Queue:
                              core.settings.long_poll_capacity, core.now, core.events)
 
     @staticmethod
-    def _reap(tx: ProjectTx, now: float) -> tuple[Reaped, list[Task]]:
-        """Expire every lapsed lease that no other section is changing; returns the counts
-        and the tasks as they are now."""
-        expired = [t for t in tx.expired_leases(now) if rules.lease_expired(t, now)]
+    def _reap(tx: ProjectTx, now: float, lapsed: list[Task] | None = None
+              ) -> tuple[Reaped, list[Task]]:
+        """Expire every lapsed lease that no other section is changing (`lapsed`: those
+        this section already holds, else looked up); returns the counts and the tasks as
+        they are now."""
+        lapsed = tx.expired_leases(now) if lapsed is None else lapsed
+        expired = [t for t in lapsed if rules.lease_expired(t, now)]
         reclaimed = [rules.expire(task, now, type_of(tx, task)) for task in expired]
         for task in reclaimed:
             tx.put_task(task)
@@ -108,10 +111,10 @@ class Queue:
         running task and the next attempt finds the first one held."""
         def attempt(tx: ProjectTx) -> tuple[TaskDetail | None, tuple[Reaped, list[Task]]]:
             now = self.core.now()
-            held = tx.task_held_by(acting)
+            held, lapsed = tx.held_and_expired(acting, now)
             if held is not None and not rules.lease_expired(held, now):
                 return dependencies.detail(tx, held, with_dependents=False), (Reaped(0, 0), [])
-            reaped = self._reap(tx, now)
+            reaped = self._reap(tx, now, lapsed)
             if not controls.project_leases(project):
                 return None, reaped
             claimed = claim_eligible(tx, self.core.now)

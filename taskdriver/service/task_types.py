@@ -10,7 +10,7 @@ from ..errors import Conflict, NotFound
 from ..inputs import TaskTypeSpec
 from ..models import DuplicateHandling, Idempotency, Principal, Project, TaskType, new_id_within
 from ..templates import placeholders
-from .base import Core, earlier_outcome, refuse_taken_name, remember, still_there
+from .base import Core, authorized, earlier_outcome, refuse_taken_name, remember, still_there
 
 # Fields taken as given when set; left out, a new type has `models.TaskType`'s defaults.
 QUEUE_FIELDS = ("priority", "retry_delay_seconds", "retry_backoff", "max_retry_delay_seconds",
@@ -24,10 +24,10 @@ class TaskTypes:
         self.core = core
 
     def _project_of_type(self, principal: Principal, type_id: str) -> Project:
-        project_id = self.core.storage.project_of_task_type(type_id)
-        if project_id is None:
+        project = self.core.storage.project_of_task_type(type_id)
+        if project is None:
             raise NotFound("Task type not found")
-        return self.core.project(principal, project_id)
+        return authorized(principal, project)
 
     def list_task_types(self, principal: Principal, project_id: str, limit: int, offset: int
                         ) -> tuple[list[TaskType], int]:

@@ -33,7 +33,7 @@ from ..storage import ProjectTx
 from ..templates import duplicate_key
 from . import dependencies
 from .archive import find_archived
-from .base import Core, earlier_outcome, remember, still_there, task_in, type_of
+from .base import Core, authorized, earlier_outcome, remember, still_there, task_in, type_of
 
 Outcome = tuple[Task, bool] | TaskDriverError
 """Per spec: (the new task, True), (the task it duplicates, False), or why it was refused."""
@@ -185,9 +185,9 @@ class Tasks:
     def task_detail(self, principal: Principal, task_id: str) -> TaskDetail:
         """A task with what it waits for and what waits for it; an archived task alone
         (what it waited for is finished, and nothing live waits for it)."""
-        project_id = self.core.storage.project_of_task(task_id)
-        if project_id is not None:
-            project = self.core.project(principal, project_id)
+        found = self.core.storage.project_of_task(task_id)
+        if found is not None:
+            project = authorized(principal, found)
             with self.core.storage.project_tx(project.id, write=False) as tx:
                 task = tx.get_task(task_id)
                 if task is not None:

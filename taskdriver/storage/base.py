@@ -247,8 +247,9 @@ class ProjectTx(IdempotencyRecords, ArchiveTx):
         """Every running task (as many as there are working agents)."""
 
     @abstractmethod
-    def task_held_by(self, agent_name: str) -> Task | None:
-        """The running task assigned to this agent, if any."""
+    def held_and_expired(self, agent_name: str, now: float) -> tuple[Task | None, list[Task]]:
+        """The running task assigned to this agent (if any), and `expired_leases(now)`: the
+        two things every next-task looks at first, in one lookup."""
 
     @abstractmethod
     def waiting_dependents(self, task_ids: Collection[str], batch_ids: Collection[str]
@@ -343,12 +344,12 @@ class Storage(ABC):
         """Start watching a project for changes (made after this call) to its tasks."""
 
     @abstractmethod
-    def project_of_task(self, task_id: str) -> str | None:
-        """The id of the project holding this task."""
+    def project_of_task(self, task_id: str) -> Project | None:
+        """The project holding this task (one lookup: most task routes start here)."""
 
     @abstractmethod
-    def project_of_task_type(self, type_id: str) -> str | None:
-        """The id of the project holding this task type."""
+    def project_of_task_type(self, type_id: str) -> Project | None:
+        """The project holding this task type."""
 
     @abstractmethod
     def check_writable(self) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..answers import OLDEST_FIRST, RecentActivity, TaskFilter, TaskOrder, TypeLoad
 from ..errors import NotFound, StorageError
-from ..models import Task, TaskStatus, TaskType, owner_prefix
+from ..models import Project, Task, TaskStatus, TaskType, owner_prefix
 from .archive_files import ArchiveFiles, archive_files
 from .base import ChangeWatch, GlobalTx, ProjectTx, Storage
 from .file_archive import FileArchive
@@ -123,9 +123,10 @@ class FileProjectTx(ChangeLog, FileArchive, ProjectTx):
     def running_tasks(self) -> list[Task]:
         return [self._whole(self.state.tasks[task_id]) for task_id in self.state.running]
 
-    def task_held_by(self, agent_name: str) -> Task | None:
+    def held_and_expired(self, agent_name: str, now: float) -> tuple[Task | None, list[Task]]:
         task_id = self.state.running_by_agent.get(agent_name)
-        return None if task_id is None else self._whole(self.state.tasks[task_id])
+        held = None if task_id is None else self._whole(self.state.tasks[task_id])
+        return held, self.expired_leases(now)
 
     def waiting_dependents(self, task_ids: Collection[str], batch_ids: Collection[str]
                            ) -> list[Task]:
@@ -244,7 +245,7 @@ class FileStorage(Storage):
         return FileWatch(self.project_store(project_id))
 
     def _find_owner(self, record_id: str, holds: Callable[[ProjectState, str], bool]
-                    ) -> str | None:
+                    ) -> Project | None:
         """The project holding a task or task type, loading as few projects as possible.
 
         A record's id starts like its project's (`models.new_id_within`), so only projects
@@ -254,14 +255,14 @@ class FileStorage(Storage):
         with self._global.reading() as state:
             projects = list(state.projects.values())  # type: ignore[attr-defined]
         prefix = owner_prefix(record_id)
-        project_ids = [p.id for p in projects if p.id.startswith(prefix)] + [
-            p.id for p in projects if not p.owner_prefixed_ids and not p.id.startswith(prefix)]
+        candidates = [p for p in projects if p.id.startswith(prefix)] + [
+            p for p in projects if not p.owner_prefixed_ids and not p.id.startswith(prefix)]
         # First what this process already holds (no I/O), then each project brought current.
         for look in (lambda store: store.holds(lambda st: holds(st, record_id)),
                      lambda store: self._current_holds(store, holds, record_id)):
-            for project_id in project_ids:
-                if look(self.project_store(project_id)):
-                    return project_id
+            for project in candidates:
+                if look(self.project_store(project.id)):
+                    return project
         return None
 
     @staticmethod
@@ -273,10 +274,10 @@ class FileStorage(Storage):
         except NotFound:
             return False  # deleted while we looked
 
-    def project_of_task(self, task_id: str) -> str | None:
+    def project_of_task(self, task_id: str) -> Project | None:
         return self._find_owner(task_id, lambda state, key: key in state.tasks)
 
-    def project_of_task_type(self, type_id: str) -> str | None:
+    def project_of_task_type(self, type_id: str) -> Project | None:
         return self._find_owner(type_id, lambda state, key: key in state.task_types)
 
     def close(self) -> None:

@@ -23,7 +23,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import NotFound, StorageError
+from ..models import Project
 from .base import ChangeWatch, Contention, GlobalTx, ProjectTx, Storage
+from .codec import decode_project, decode_task_type
 from .migrations import migrate
 from .postgres_sections import QUERIES, PostgresGlobalTx
 from .postgres_tasks import PostgresProjectTx
@@ -100,24 +102,26 @@ class PostgresStorage(Storage):
         with self._transaction(write) as connection:
             check = ("project_exists" if not write else
                      "share_project" if shared else "lock_project")
-            if connection.execute(QUERIES[check], {"id": project_id}).fetchone() is None:
+            found = connection.execute(QUERIES[check], {"id": project_id}).fetchone()
+            if found is None:
                 raise NotFound("Project not found")
-            yield PostgresProjectTx(connection, write, project_id)
+            task_types = [decode_task_type(raw) for raw in found[1]] if shared else None
+            yield PostgresProjectTx(connection, write, project_id, task_types)
 
     def watch(self, project_id: str) -> ChangeWatch:
         self._listener.start(within=LISTENER_START_SECONDS)
         return PostgresWatch(self._listener, project_id)
 
-    def project_of_task(self, task_id: str) -> str | None:
-        with self._transaction(write=False) as connection:
-            row = connection.execute(QUERIES["project_of_task"], {"id": task_id}).fetchone()
-        return None if row is None else str(row[0])
+    def project_of_task(self, task_id: str) -> Project | None:
+        return self._owner("project_of_task", task_id)
 
-    def project_of_task_type(self, type_id: str) -> str | None:
+    def project_of_task_type(self, type_id: str) -> Project | None:
+        return self._owner("project_of_task_type", type_id)
+
+    def _owner(self, query: str, record_id: str) -> Project | None:
         with self._transaction(write=False) as connection:
-            row = connection.execute(QUERIES["project_of_task_type"],
-                                     {"id": type_id}).fetchone()
-        return None if row is None else str(row[0])
+            row = connection.execute(QUERIES[query], {"id": record_id}).fetchone()
+        return None if row is None else decode_project(row[0])
 
     def check_writable(self) -> None:
         with self._transaction() as connection:

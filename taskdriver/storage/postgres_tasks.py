@@ -42,13 +42,19 @@ def _columns(task: Task) -> dict[str, Any]:
 
 
 class PostgresProjectTx(Section, PostgresArchive, ProjectTx):
+    """`task_types`: the project's types as the section's first statement read them (a
+    shared section's, see `share_project`), answered without asking again."""
+
     def __init__(self, connection: psycopg.Connection[Any], write: bool,
-                 project_id: str) -> None:
+                 project_id: str, task_types: list[TaskType] | None = None) -> None:
         super().__init__(connection, write, project_id)
         self.project_id = project_id
         self._notified = False
+        self._task_types = task_types
 
     def get_task_type(self, type_id: str) -> TaskType | None:
+        if self._task_types is not None:
+            return next((t for t in self._task_types if t.id == type_id), None)
         raw = self._one("get_task_type", id=type_id, project_id=self.project_id)
         return None if raw is None else decode_task_type(raw)
 
@@ -57,16 +63,20 @@ class PostgresProjectTx(Section, PostgresArchive, ProjectTx):
         return None if raw is None else decode_task_type(raw)
 
     def list_task_types(self) -> list[TaskType]:
+        if self._task_types is not None:
+            return list(self._task_types)
         return [decode_task_type(raw)
                 for raw in self._all("list_task_types", project_id=self.project_id)]
 
     def put_task_type(self, task_type: TaskType) -> None:
         self._change("put_task_type", id=task_type.id, project_id=self.project_id,
                      name=task_type.name, data=as_json(task_type))
+        self._task_types = None  # read from the table again
         self._notify_work()  # a type resumed or given room: its tasks may be leased now
 
     def delete_task_type(self, type_id: str) -> None:
         self._change("delete_task_type", id=type_id, project_id=self.project_id)
+        self._task_types = None  # read from the table again
 
     def task_type_in_use(self, type_id: str) -> bool:
         return self._one("task_type_in_use", type_id=type_id) is not None
@@ -168,8 +178,15 @@ class PostgresProjectTx(Section, PostgresArchive, ProjectTx):
     def running_tasks(self) -> list[Task]:
         return self._tasks("running_tasks")
 
-    def task_held_by(self, agent_name: str) -> Task | None:
-        return self._task("task_held_by", agent_name=agent_name)
+    def held_and_expired(self, agent_name: str, now: float) -> tuple[Task | None, list[Task]]:
+        held, expired = None, []
+        for held_by_agent, raw in self._run("held_and_expired", project_id=self.project_id,
+                                            agent_name=agent_name, now=now).fetchall():
+            if held_by_agent:
+                held = decode_task(raw)
+            else:
+                expired.append(decode_task(raw))
+        return held, sorted(expired, key=lambda task: task.seq)
 
     def waiting_dependents(self, task_ids: Collection[str], batch_ids: Collection[str]
                            ) -> list[Task]:

@@ -11,8 +11,14 @@ SELECT pg_advisory_xact_lock(hashtext('taskdriver:global'));
 SELECT pg_advisory_xact_lock(1954, hashtext(id)) FROM td_projects WHERE id = %(id)s;
 
 -- name: share_project
--- Keep exclusive writers out of one project while letting other sharing writers in.
-SELECT pg_advisory_xact_lock_shared(1954, hashtext(id)) FROM td_projects WHERE id = %(id)s;
+-- Keep exclusive writers out of one project while letting other sharing writers in; with
+-- the project's task types, which every claim and outcome reads (one round trip, not
+-- two). They are read as of the statement's start: a type change that committed while
+-- this waited for the lock applies from the next section on.
+SELECT pg_advisory_xact_lock_shared(1954, hashtext(p.id)),
+       (SELECT coalesce(json_agg(t.data ORDER BY t.position), '[]') FROM td_task_types t
+        WHERE t.project_id = p.id)
+FROM td_projects p WHERE p.id = %(id)s;
 
 -- name: project_exists
 -- Whether a project is there, for a reader.
@@ -273,10 +279,15 @@ WHERE project_id = %(project_id)s AND status = 'queued' AND run_after > %(now)s;
 SELECT data FROM td_tasks WHERE project_id = %(project_id)s AND status = 'running'
 ORDER BY seq;
 
--- name: task_held_by
--- The running task leased to one agent.
-SELECT data FROM td_tasks
-WHERE project_id = %(project_id)s AND status = 'running' AND assigned_to = %(agent_name)s;
+-- name: held_and_expired
+-- The running task leased to one agent (true), and as `expired_leases` (false).
+SELECT true, data FROM td_tasks
+WHERE project_id = %(project_id)s AND status = 'running' AND assigned_to = %(agent_name)s
+UNION ALL
+SELECT false, data FROM (
+    SELECT data FROM td_tasks
+    WHERE project_id = %(project_id)s AND status = 'running' AND lease_expires_at <= %(now)s
+    ORDER BY seq FOR UPDATE SKIP LOCKED) AS expired;
 
 -- name: find_duplicates
 -- For each of these duplicate keys, the oldest task that is not failed.
@@ -369,12 +380,13 @@ WHERE project_id = %(project_id)s AND status = 'failed' AND updated_at >= %(sinc
 SELECT pg_notify('taskdriver_work', %(project_id)s);
 
 -- name: project_of_task
--- Which project holds a task.
-SELECT project_id FROM td_tasks WHERE id = %(id)s;
+-- The project holding a task (most task routes start here: one lookup, not two).
+SELECT p.data FROM td_tasks t JOIN td_projects p ON p.id = t.project_id WHERE t.id = %(id)s;
 
 -- name: project_of_task_type
--- Which project holds a task type.
-SELECT project_id FROM td_task_types WHERE id = %(id)s;
+-- The project holding a task type.
+SELECT p.data FROM td_task_types t JOIN td_projects p ON p.id = t.project_id
+WHERE t.id = %(id)s;
 
 -- name: touch_health
 -- A write that proves the database accepts writes now.
