@@ -3,7 +3,7 @@ archived through a real gunicorn (file backend) in rounds; each round reports th
 RSS and the archiving time, then a restart measures the cold start and every task is read
 back by id.
 
-    python tests/long_run.py [--tasks 1000000] [--round 100000] [--agents 8]
+    python tests/long_run.py [--tasks 1000000] [--round 100000] [--agents 8] [--workers 2]
                                                           (what `make long-run` runs)
     python tests/long_run.py --tasks 20000 --round 5000   (a smoke run)
 
@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import re
+import signal
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,24 +38,24 @@ HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BULK = 1000
 
 
-def call(http: requests.Session, server: LiveServer, method: str, path: str,
+def call(http: requests.Session, server: LiveServer | str, method: str, path: str,
          **kwargs: Any) -> Any:
-    response = http.request(method, f"{server.url}{path}", headers=HEADERS, timeout=120,
-                            **kwargs)
+    url = server if isinstance(server, str) else server.url
+    response = http.request(method, f"{url}{path}", headers=HEADERS, timeout=120, **kwargs)
     if response.status_code >= 300:
         raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
     return response.json()
 
 
 def worker_rss_mb(server: LiveServer) -> float:
-    """The resident memory of the server's (one) worker: the master's children's RSS."""
+    """The resident memory of the server's largest worker (every worker holds the project)."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    total_kb = 0
+    largest_kb = 0
     for child in children:
         status = Path(f"/proc/{child}/status").read_text()
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        total_kb += int(match.group(1)) if match else 0
-    return total_kb / 1024
+        largest_kb = max(largest_kb, int(match.group(1)) if match else 0)
+    return largest_kb / 1024
 
 
 def create(server: LiveServer, project_id: str, start: int, count: int, agents: int
@@ -70,29 +71,27 @@ def create(server: LiveServer, project_id: str, start: int, count: int, agents: 
         list(pool.map(one_bulk, range(start, start + count, BULK)))
 
 
+def agent(url: str, project_id: str, slot: int) -> list[str]:
+    """One agent (a process of its own, so the client's GIL does not cap the server):
+    lease and complete until the queue is empty; the ids it completed."""
+    mine = []
+    with requests.Session() as http:
+        while True:
+            body = call(http, url, "POST", f"/api/agents/a{slot}/next-task",
+                        json={"projectId": project_id})
+            if not body["success"] or body["data"]["task"] is None:
+                return mine
+            task_id = body["data"]["task"]["id"]
+            call(http, url, "POST", f"/api/tasks/{task_id}/complete",
+                 json={"agentName": f"a{slot}", "result": task_id})
+            mine.append(task_id)
+
+
 def complete_all(server: LiveServer, project_id: str, agents: int) -> list[str]:
     """Lease and complete until the queue is empty; the ids completed."""
-    done: list[str] = []
-    lock = threading.Lock()
-
-    def agent(slot: int) -> None:
-        mine = []
-        with requests.Session() as http:
-            while True:
-                body = call(http, server, "POST", f"/api/agents/a{slot}/next-task",
-                            json={"projectId": project_id})
-                if not body["success"] or body["data"]["task"] is None:
-                    break
-                task_id = body["data"]["task"]["id"]
-                call(http, server, "POST", f"/api/tasks/{task_id}/complete",
-                     json={"agentName": f"a{slot}", "result": task_id})
-                mine.append(task_id)
-        with lock:
-            done.extend(mine)
-
-    with ThreadPoolExecutor(agents) as pool:
-        list(pool.map(agent, range(agents)))
-    return done
+    with multiprocessing.get_context("fork").Pool(agents) as pool:
+        done = pool.starmap(agent, [(server.url, project_id, slot) for slot in range(agents)])
+    return [task_id for mine in done for task_id in mine]
 
 
 def archive(server: LiveServer) -> tuple[int, float]:
@@ -105,29 +104,34 @@ def archive(server: LiveServer) -> tuple[int, float]:
     return moved, seconds
 
 
-def read_every(server: LiveServer, task_ids: list[str], agents: int) -> int:
-    """How many of the tasks could not be read by id as archived and completed."""
-    def check(chunk: list[str]) -> int:
-        missing = 0
-        with requests.Session() as http:
-            for task_id in chunk:
-                response = http.get(f"{server.url}/api/tasks/{task_id}", headers=HEADERS,
-                                    timeout=120)
-                data = response.json().get("data") or {}
-                if (response.status_code != 200 or not data.get("archived")
-                        or data.get("result") != task_id):
-                    missing += 1
-        return missing
-
-    size = -(-len(task_ids) // agents)
-    with ThreadPoolExecutor(agents) as pool:
-        return sum(pool.map(check, [task_ids[i:i + size] for i in range(0, len(task_ids),
-                                                                          size)]))
+def unreadable(url: str, task_ids: list[str]) -> int:
+    """How many of these tasks (one reader process's share) could not be read by id as
+    archived and completed."""
+    missing = 0
+    with requests.Session() as http:
+        for task_id in task_ids:
+            response = http.get(f"{url}/api/tasks/{task_id}", headers=HEADERS, timeout=120)
+            data = response.json().get("data") or {}
+            if (response.status_code != 200 or not data.get("archived")
+                    or data.get("result") != task_id):
+                missing += 1
+    return missing
 
 
-def run(tasks: int, round_size: int, agents: int, root: Path) -> dict[str, Any]:
-    server = LiveServer(root / "data", workers=1, TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN).start()
-    report: dict[str, Any] = {"tasks": tasks, "round": round_size, "rounds": []}
+def read_every(server: LiveServer, task_ids: list[str], readers: int) -> int:
+    """How many of the tasks could not be read by id, read by `readers` processes."""
+    size = -(-len(task_ids) // readers)
+    with multiprocessing.get_context("fork").Pool(readers) as pool:
+        return sum(pool.starmap(unreadable, [(server.url, task_ids[i:i + size])
+                                             for i in range(0, len(task_ids), size)]))
+
+
+def run(tasks: int, round_size: int, agents: int, workers: int, root: Path
+        ) -> dict[str, Any]:
+    server = LiveServer(root / "data", workers=workers,
+                        TASKDRIVER_ADMIN_TOKEN=ADMIN_TOKEN).start()
+    report: dict[str, Any] = {"tasks": tasks, "round": round_size, "workers": workers,
+                              "rounds": []}
     try:
         with requests.Session() as http:
             project_id = call(http, server, "POST", "/api/projects", json={
@@ -175,9 +179,11 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--round", type=int, default=100_000, dest="round_size")
     parser.add_argument("--agents", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("long run: terminated"))  # clean up
     with tempfile.TemporaryDirectory(prefix="taskdriver-long-run-") as root:
-        report = run(args.tasks, args.round_size, args.agents, Path(root))
+        report = run(args.tasks, args.round_size, args.agents, args.workers, Path(root))
     print(json.dumps(report, indent=2))
     failures = []
     if report["unreadable"]:
