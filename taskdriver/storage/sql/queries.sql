@@ -141,11 +141,11 @@ UPDATE td_tasks AS t SET
     unique_key = CASE WHEN u.status = 'failed'
                         OR u.duplicate_key IS DISTINCT FROM t.duplicate_key
                       THEN NULL ELSE t.unique_key END
-FROM unnest(%(id)s::text[], %(status)s::text[], %(batch_id)s::text[],
-            %(assigned_to)s::text[], %(duplicate_key)s::text[], %(assigned_at)s::float8[],
-            %(completed_at)s::float8[], %(lease_expires_at)s::float8[],
-            %(updated_at)s::float8[], %(priority)s::integer[], %(run_after)s::float8[],
-            %(data)s::text[])
+FROM unnest(%(id)b::text[], %(status)b::text[], %(batch_id)b::text[],
+            %(assigned_to)b::text[], %(duplicate_key)b::text[], %(assigned_at)b::float8[],
+            %(completed_at)b::float8[], %(lease_expires_at)b::float8[],
+            %(updated_at)b::float8[], %(priority)b::integer[], %(run_after)b::float8[],
+            %(data)b::text[])
      AS u(id, status, batch_id, assigned_to, duplicate_key, assigned_at, completed_at,
           lease_expires_at, updated_at, priority, run_after, data)
 WHERE t.id = u.id AND t.project_id = %(project_id)s;
@@ -162,12 +162,12 @@ SELECT t.id, %(project_id)s, t.seq, t.status, t.type_id, t.batch_id, t.assigned_
        t.duplicate_key, t.unique_key, t.assigned_at, t.completed_at, t.lease_expires_at,
        t.updated_at, t.priority, t.run_after, string_to_array(t.depends_on, ','),
        t.depends_on_batch, t.data::jsonb
-FROM unnest(%(id)s::text[], %(seq)s::bigint[], %(status)s::text[], %(type_id)s::text[],
-            %(batch_id)s::text[], %(assigned_to)s::text[], %(duplicate_key)s::text[],
-            %(unique_key)s::text[], %(assigned_at)s::float8[], %(completed_at)s::float8[],
-            %(lease_expires_at)s::float8[], %(updated_at)s::float8[],
-            %(priority)s::integer[], %(run_after)s::float8[], %(depends_on)s::text[],
-            %(depends_on_batch)s::text[], %(data)s::text[])
+FROM unnest(%(id)b::text[], %(seq)b::bigint[], %(status)b::text[], %(type_id)b::text[],
+            %(batch_id)b::text[], %(assigned_to)b::text[], %(duplicate_key)b::text[],
+            %(unique_key)b::text[], %(assigned_at)b::float8[], %(completed_at)b::float8[],
+            %(lease_expires_at)b::float8[], %(updated_at)b::float8[],
+            %(priority)b::integer[], %(run_after)b::float8[], %(depends_on)b::text[],
+            %(depends_on_batch)b::text[], %(data)b::text[])
      AS t(id, seq, status, type_id, batch_id, assigned_to, duplicate_key, unique_key,
           assigned_at, completed_at, lease_expires_at, updated_at, priority, run_after,
           depends_on, depends_on_batch, data)
@@ -292,24 +292,24 @@ SELECT false, data FROM (
 -- name: find_duplicates
 -- For each of these duplicate keys, the oldest task that is not failed.
 SELECT DISTINCT ON (duplicate_key) data FROM td_tasks
-WHERE project_id = %(project_id)s AND duplicate_key = ANY(%(keys)s::text[])
+WHERE project_id = %(project_id)s AND duplicate_key = ANY(%(keys)b::text[])
   AND status <> 'failed' AND duplicate_key IS NOT NULL
 ORDER BY duplicate_key, seq;
 
 -- name: dependent_ids
 -- Ids of the tasks (any status) depending on these tasks or on these batches, through
 -- td_tasks_depends_on and td_tasks_depends_on_batch.
-SELECT id FROM td_tasks WHERE depends_on && %(task_ids)s::text[]
+SELECT id FROM td_tasks WHERE depends_on && %(task_ids)b::text[]
 UNION
 SELECT id FROM td_tasks WHERE project_id = %(project_id)s
-   AND depends_on_batch = ANY(%(batch_ids)s::text[]);
+   AND depends_on_batch = ANY(%(batch_ids)b::text[]);
 
 -- name: lock_waiting
 -- Those of these tasks still waiting, locked in id order (so two releases never
 -- deadlock); a row another transaction holds is waited for, then looked at again as it
 -- committed. The ids come as a parameter, which the planner hashes.
 SELECT data FROM td_tasks
-WHERE id = ANY(%(ids)s::text[]) AND project_id = %(project_id)s AND status = 'waiting'
+WHERE id = ANY(%(ids)b::text[]) AND project_id = %(project_id)s AND status = 'waiting'
 ORDER BY id FOR UPDATE;
 
 -- name: guard_batch_shared
