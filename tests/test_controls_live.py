@@ -188,3 +188,29 @@ def test_a_waiting_poll_respects_a_pause_and_wakes_on_a_resume(server: LiveServe
         took, task = waiting.result(timeout=60)
     assert task is not None and task["typeId"] == kind
     assert took < 15, took  # woken by the resume, not by its 20 s wait
+
+
+def test_resuming_a_project_wakes_a_waiting_poll(server: LiveServer) -> None:
+    # The project lives in the global records, not beside its tasks: its resume must reach
+    # the watcher of the project's tasks too (file signature, PostgreSQL NOTIFY).
+    client = Client(server.url)
+    project, kind, _ = client.setup()
+    client.fill(project, kind, 1)
+    client.call("PUT", f"/api/projects/{project}", {"paused": True})
+
+    def poll() -> tuple[float, Any]:
+        started = time.monotonic()
+        task = client.call("POST", "/api/agents/a1/next-task",
+                           {"projectId": project, "waitSeconds": 20})["task"]
+        return time.monotonic() - started, task
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(poll)
+        time.sleep(1.5)  # the poll is waiting by now
+        assert not waiting.done()
+        resumed_at = time.monotonic()
+        client.call("PUT", f"/api/projects/{project}", {"paused": False})
+        _, task = waiting.result(timeout=60)
+        woke_after = time.monotonic() - resumed_at
+    assert task is not None and task["typeId"] == kind
+    assert woke_after < 8, woke_after  # woken by the resume, not by its 20 s wait

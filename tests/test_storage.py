@@ -431,6 +431,31 @@ def test_a_commit_that_cannot_be_written_leaves_no_trace(tmp_path: Path) -> None
     storage.close()
 
 
+def test_a_watch_wakes_when_its_files_cannot_be_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `stat` that fails (not only a missing file) wakes the waiter to look again: the
+    watcher thread neither dies of it nor sleeps through it."""
+    from taskdriver.storage import FileStorage
+
+    storage = FileStorage(tmp_path / "data")
+    project = Project(id=str(uuid.uuid4()), name="p", description="", instructions="",
+                      status=ProjectStatus.ACTIVE, config=ProjectConfig(), created_at=0.0,
+                      updated_at=0.0)
+    with storage.global_tx() as tx:
+        tx.put_project(project)
+    watch = storage.watch(project.id)
+    assert watch.wait(0.1) is False
+
+    def refuse(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(journal.os, "stat", refuse)
+        assert watch.wait(5) is True
+    assert watch.wait(5) is True  # readable again: a change too, so it looks once more
+    storage.close()
+
+
 def test_recent_activity_survives_a_restart_from_a_snapshot(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Completions read back from a snapshot (in queue order, not time order) still count."""

@@ -299,6 +299,19 @@ def test_another_process_sees_a_write_and_its_writes_are_seen(storage: Storage,
     assert found is not None and found.id == project.id
 
 
+def test_a_watch_sees_its_project_resumed(storage: Storage) -> None:
+    # The project is kept apart from its tasks (global records), yet resuming it may make
+    # its tasks leasable: a waiting poll must hear of it as of a new task.
+    project = replace(stored_project(storage), paused=True)
+    with storage.global_tx() as tx:
+        tx.put_project(project)
+    watch = storage.watch(project.id)
+    assert watch.wait(0.2) is False  # nothing changed yet
+    with storage.global_tx() as tx:
+        tx.put_project(replace(project, paused=False))
+    assert watch.wait(5) is True  # seen at once; the 5 s only bound a failure
+
+
 # -- shared sections (the queue's writers) ------------------------------------------------------
 
 def test_shared_sections_claim_lock_and_add_like_the_queue_lookups(storage: Storage) -> None:

@@ -311,17 +311,18 @@ class ProjectTx(IdempotencyRecords, ArchiveTx):
 
 
 class ChangeWatch(ABC):
-    """Notice of changes to one project's tasks, for a request waiting for work.
+    """Notice of changes to one project or its tasks, for a request waiting for work.
 
     Waiting holds no lock and no database connection: a long poll costs a sleeping thread.
     """
 
     @abstractmethod
     def wait(self, timeout: float) -> bool:
-        """Block until the project's tasks may have changed since the watch began (or since
-        the previous `wait` returned True), or `timeout` seconds passed. Returns whether a
-        change was seen; a change made by any thread, process or host is seen within about
-        a second, and a True with nothing claimable is allowed (the caller looks again)."""
+        """Block until the project or its tasks may have changed since the watch began (or
+        since the previous `wait` returned True), or `timeout` seconds passed. Returns
+        whether a change was seen; a change made by any thread, process or host is seen
+        within about a second, and a True with nothing claimable is allowed (the caller
+        looks again)."""
 
 
 class Storage(ABC):

@@ -242,7 +242,7 @@ class FileStorage(Storage):
             hook()
 
     def watch(self, project_id: str) -> ChangeWatch:
-        return FileWatch(self.project_store(project_id))
+        return FileWatch(self.project_store(project_id), self._global)
 
     def _find_owner(self, record_id: str, holds: Callable[[ProjectState, str], bool]
                     ) -> Project | None:

@@ -15,18 +15,26 @@ WATCH_POLL_SECONDS = 0.025
 
 
 class FileWatch(ChangeWatch):
-    """Waits on this process's commit condition, and polls the store's signature (two
-    `stat` calls) every WATCH_POLL_SECONDS for commits of other processes."""
+    """Waits on this process's commit condition of the project's store, and polls the
+    signatures (two `stat` calls each) of that store and of the global one every
+    WATCH_POLL_SECONDS for commits of other processes.
 
-    def __init__(self, store: JournaledStore) -> None:
+    The global store holds the project itself: resuming a paused project changes nothing
+    beside its tasks, yet may make them leasable, so its waiters must hear of it too."""
+
+    def __init__(self, store: JournaledStore, global_store: JournaledStore) -> None:
         self.store = store
-        self.seen = store.signature()
+        self.global_store = global_store
+        self.seen = self._signature()
+
+    def _signature(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return self.store.signature(), self.global_store.signature()
 
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self.store.committed:
             while True:
-                current = self.store.signature()
+                current = self._signature()
                 if current != self.seen:
                     self.seen = current
                     return True

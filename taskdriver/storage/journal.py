@@ -133,12 +133,15 @@ class JournaledStore:
 
     def signature(self) -> tuple[int, ...]:
         """What changes with every commit of any process: the snapshot's identity and the
-        current journal's size. Two `stat` calls and no lock, so a waiter may poll it."""
+        current journal's size. Two `stat` calls and no lock, so a waiter may poll it.
+
+        A file that cannot be read (being compacted or deleted, or any other OSError) reads
+        as a change: the waiter wakes and looks, and the look reports what is wrong."""
         try:
             st = os.stat(self._snapshot_path)
             journal_size = os.stat(self._journal_path(self._generation)).st_size
-        except FileNotFoundError:
-            return (-1,)  # being compacted or deleted: a change either way
+        except OSError:
+            return (-1,)
         return (st.st_ino, st.st_mtime_ns, st.st_size, journal_size)
 
     def holds(self, kind_check: Callable[[JournaledState], bool]) -> bool:

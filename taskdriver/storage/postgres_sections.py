@@ -112,6 +112,8 @@ class PostgresGlobalTx(Section, GlobalTx):
 
     def put_project(self, project: Project) -> None:
         self._change("put_project", id=project.id, name=project.name, data=as_json(project))
+        # A project resumed: its tasks may be leased now, so its waiting polls must look.
+        self._run("notify_work", project_id=project.id)
 
     def delete_project(self, project_id: str) -> None:
         self._change("delete_project", id=project_id)

@@ -1,7 +1,8 @@
 """Waiting for work on PostgreSQL: one LISTEN connection per process, shared by waiters.
 
-A transaction that queues a task sends `pg_notify('taskdriver_work', <project id>)`, which
-PostgreSQL delivers at commit (and never for a rollback) to every host's listener.
+A transaction that queues a task, or changes the project or a task type (a resume), sends
+`pg_notify('taskdriver_work', <project id>)`, which PostgreSQL delivers at commit (and never
+for a rollback) to every host's listener.
 """
 
 from __future__ import annotations
