@@ -102,6 +102,24 @@ def bulk_load(server: LiveServer, project_id: str, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def analyze(storage_url: str | None) -> None:
+    """On PostgreSQL, ANALYZE every table of the benchmark's schema once a load is done.
+
+    Autovacuum may be off (it is on the benchmark machine): the planner would then choose
+    the claim's plan for tables it still believes empty, and the figures would measure
+    that plan rather than TaskDriver's."""
+    if not storage_url:
+        return
+    import psycopg  # only a PostgreSQL run needs it
+    from psycopg import sql
+
+    with psycopg.connect(storage_url, autocommit=True) as connection:
+        tables = [row[0] for row in connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+        for table_name in tables:
+            connection.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table_name)))
+
+
 def _agent(args: tuple[str, str, str, int]) -> list[tuple[float, float]]:
     """One agent process: `cycles` of next-task + complete; (next-task s, cycle s) each."""
     url, project_name, name, cycles = args
@@ -313,6 +331,7 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
                           flush=True)
                 if depth in depths:
                     queues[depth] = project
+            analyze(storage_url)
             for agents in agent_counts:
                 by_depth, floor_stats = agent_cycles(server, queues, agents, cycles, workers,
                                                      repeat, floor)
@@ -331,7 +350,8 @@ def run(bulk_sizes: list[int], depths: list[int], agent_counts: list[int], cycle
             results["waiting"] = waiting_vs_none(
                 server, operator, lambda name: operator(server, "POST", "/api/projects", json={
                     "name": name, "config": {"defaultLeaseDurationMinutes": 30}})["data"],
-                bulk_load, _timed_cycles, waiting, max(agent_counts), cycles, repeat)
+                bulk_load, _timed_cycles, waiting, max(agent_counts), cycles, repeat,
+                lambda: analyze(storage_url))
             if storage_url:  # what a project shared by every agent costs on PostgreSQL
                 results["spread"] = one_vs_spread(
                     server, lambda name: operator(server, "POST", "/api/projects", json={

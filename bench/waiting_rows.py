@@ -23,9 +23,11 @@ def waiting_vs_none(server: LiveServer, operator: Callable[..., Any],
                     new_project: Callable[[str], dict[str, str]],
                     bulk_load: Callable[[LiveServer, str, int], float],
                     timed_cycles: Callable[..., dict[str, float]], waiting: int,
-                    agents: int, cycles: int, repeat: int) -> dict[str, Any]:
+                    agents: int, cycles: int, repeat: int,
+                    loaded: Callable[[], None]) -> dict[str, Any]:
     """Cycles/s of `agents` agents on a project with `waiting` waiting tasks and on one
-    with none (medians); the callables are bench.py's."""
+    with none (medians); the callables are bench.py's (`loaded`: told once the waiting
+    tasks are in, so PostgreSQL's statistics count them)."""
     none = new_project("waiting-none")
     held = new_project("waiting-many")
     tasks = f"/api/projects/{held['id']}/tasks"
@@ -37,6 +39,7 @@ def waiting_vs_none(server: LiveServer, operator: Callable[..., Any],
                           for i in range(size)]}
         created = operator(server, "POST", f"{tasks}/bulk", json=body)["data"]
         assert created["tasksCreated"] == size, created["errors"][:3]
+    loaded()
     rates: dict[str, list[float]] = {"none": [], "waiting": []}
     for run in range(repeat):
         for name, project in (("none", none), ("waiting", held)):
