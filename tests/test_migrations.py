@@ -97,29 +97,6 @@ def test_file_storage_has_nothing_to_migrate(tmp_path: Path) -> None:
     assert out.strip() == "file storage has no schema to migrate"
 
 
-def test_the_claim_query_is_served_by_an_index(tmp_path: Path) -> None:
-    """EXPLAIN of `next_due` on 20,000 queued tasks of mixed priorities and delays."""
-    from taskdriver.storage.postgres import QUERIES
-
-    with postgres_schema() as url:
-        app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)
-        api = Api(app.test_client())
-        project = api.project("explain")
-        for start in range(0, 20_000, 1000):
-            api.post(f"/api/projects/{project['id']}/tasks/bulk", {"tasks": [
-                {"instructions": "x", "priority": i % 7,
-                 **({"delaySeconds": 3600} if i % 3 == 0 else {})}
-                for i in range(start, start + 1000)]})
-        close_app(app)
-        with psycopg.connect(url) as connection:
-            connection.execute("ANALYZE td_tasks")
-            plan = "\n".join(row[0] for row in connection.execute(
-                "EXPLAIN " + QUERIES["next_due"],
-                {"project_id": project["id"], "now": time.time()}))
-        assert "td_tasks_ready" in plan, plan
-        assert "Sort" not in plan, plan  # the index gives the order: no sort of the queue
-
-
 def _schema_at(url: str, version: int) -> None:
     """Apply the shipped migrations up to `version` only, as a server of that time did."""
     from taskdriver.storage.migrations import LEDGER, available
@@ -203,32 +180,3 @@ def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
         finally:
             close_app(app)
 
-
-def test_stats_batches_and_peek_are_served_by_indexes_and_counters(tmp_path: Path) -> None:
-    """EXPLAIN of every query behind stats, batch progress, peek and the claim on 20,000
-    tasks: none reads the project's tasks one by one (no sequential scan of td_tasks)."""
-    from taskdriver.storage.postgres import QUERIES
-
-    with postgres_schema() as url:
-        app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)
-        api = Api(app.test_client())
-        project = api.project("depth")
-        for start in range(0, 20_000, 1000):
-            response = api.post(f"/api/projects/{project['id']}/tasks/bulk", {"tasks": [
-                {"instructions": "x", "batchId": f"b{i % 10}",
-                 **({"delaySeconds": 3600} if i % 50 == 0 else {})}
-                for i in range(start, start + 1000)]})
-            assert response.status_code == 201, response.get_json()
-        close_app(app)
-        params = {"project_id": project["id"], "now": time.time(), "batch_id": "b3",
-                  "since": time.time() - 3600, "agent_name": "a"}
-        with psycopg.connect(url) as connection:
-            connection.execute("ANALYZE")
-            for name in ("status_counts", "batch_counts", "delayed_count", "next_run_after",
-                         "running_tasks", "held_and_expired", "completed_since", "failed_since",
-                         "claim_next", "expired_leases"):
-                plan = "\n".join(row[0] for row in connection.execute(
-                    "EXPLAIN " + QUERIES[name], params))
-                assert "Seq Scan on td_tasks" not in plan, (name, plan)
-                if name == "claim_next":  # the index gives the order: the queue is not sorted
-                    assert "td_tasks_ready" in plan and "Sort" not in plan, plan
