@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(postgres_unavailable() is not None,
 FLASK = Path(sys.executable).parent / "flask"
 EVERY_MIGRATION = [(1, "initial"), (2, "idempotency_keys"), (3, "priority_and_delay"),
                    (4, "task_row_claims"), (5, "controls"), (6, "dependencies"),
-                   (7, "archive")]
+                   (7, "archive"), (8, "bounded_claims")]
 
 UNDO_0004 = """
 DROP TABLE td_task_counts, td_batch_counts;
@@ -74,7 +74,8 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
         assert applied.splitlines() == ["applied 0001_initial", "applied 0002_idempotency_keys",
                                         "applied 0003_priority_and_delay",
                                         "applied 0004_task_row_claims", "applied 0005_controls",
-                                        "applied 0006_dependencies", "applied 0007_archive"]
+                                        "applied 0006_dependencies", "applied 0007_archive",
+                                        "applied 0008_bounded_claims"]
         assert ledger(url) == EVERY_MIGRATION
         assert finished(run_migrate(url)).strip() == "the database schema is up to date"
 

@@ -101,8 +101,20 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, data = EXCLUDED.data;
 DELETE FROM td_task_types WHERE id = %(id)s AND project_id = %(project_id)s;
 
 -- name: task_type_in_use
--- Whether a queued, running or waiting task uses a task type.
-SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status IN ('queued', 'running', 'waiting')
+-- Whether a queued, running or waiting task uses a task type: one probe of each status's
+-- index (td_tasks_ready_by_type, td_tasks_running_by_type, td_tasks_waiting_by_type),
+-- stopping at the first row found. The orders are the indexes' own: without them, a type
+-- holding half the queue would be looked for by a scan of the table, which reads it all
+-- whenever the type has no such task after all.
+SELECT 1 FROM (
+    (SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status = 'queued'
+     ORDER BY priority DESC, seq LIMIT 1)
+    UNION ALL
+    (SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status = 'running' LIMIT 1)
+    UNION ALL
+    (SELECT 1 FROM td_tasks WHERE type_id = %(type_id)s AND status = 'waiting'
+     ORDER BY seq LIMIT 1)
+) AS found
 LIMIT 1;
 
 -- name: get_task
@@ -197,17 +209,17 @@ ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED;
 
 -- name: claim_next_excluding
 -- `claim_next` passing over some types (paused, at their limit): the head of each other
--- type's due queue (td_tasks_ready_by_type), untyped tasks as one more, the best of them.
--- Each head is locked as it is found (those another transaction holds are passed over);
--- the heads not taken are let go when the transaction ends.
+-- type's due queue (td_tasks_ready_by_type, by the type alone: a type's tasks are all of
+-- its project), untyped tasks as one more (td_tasks_ready_untyped), the best of them. Each
+-- head is locked as it is found (those another transaction holds are passed over); the
+-- heads not taken are let go when the transaction ends.
 WITH eligible (type_id) AS (
     SELECT id FROM td_task_types
     WHERE project_id = %(project_id)s AND NOT (id = ANY (%(excluded)s))
 ), heads AS (
     SELECT head.id, head.priority, head.seq FROM eligible CROSS JOIN LATERAL (
         SELECT t.id, t.priority, t.seq FROM td_tasks t
-        WHERE t.project_id = %(project_id)s AND t.status = 'queued'
-          AND t.type_id = eligible.type_id
+        WHERE t.type_id = eligible.type_id AND t.status = 'queued'
           AND (t.run_after IS NULL OR t.run_after <= %(now)s)
         ORDER BY t.priority DESC, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED) AS head
     UNION ALL
