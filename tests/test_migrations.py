@@ -181,3 +181,63 @@ def test_0004_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
         finally:
             close_app(app)
 
+
+
+UNDO_0008 = """
+DROP INDEX td_tasks_ready_by_type, td_tasks_ready_untyped, td_tasks_waiting_by_type;
+CREATE INDEX td_tasks_ready_by_type
+    ON td_tasks (project_id, type_id, priority DESC, seq) WHERE status = 'queued';
+CREATE INDEX td_tasks_active_type
+    ON td_tasks (type_id) WHERE status IN ('queued', 'running', 'waiting');
+DELETE FROM td_schema_migrations WHERE version = 8;
+"""
+
+
+def test_0008_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -> None:
+    """Tasks of every status under the 0007 indexes: after 0008 the claim still passes over
+    a type at its maxConcurrent to the other type and to untyped tasks, and a type is in
+    use exactly while a queued, running or waiting task has it."""
+    with postgres_schema() as url:
+        app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)
+        api = Api(app.test_client())
+        project = api.project("old")["id"]
+        kinds = {name: api.post(f"/api/projects/{project}/task-types",
+                                {"name": name, **fields}).get_json()["data"]["id"]
+                 for name, fields in (("limited", {"maxConcurrent": 1}), ("free", {}),
+                                      ("later", {}), ("done", {"maxRetries": 0}))}
+        finished = [api.task(project, typeId=kinds["done"], priority=9)["id"]
+                    for _ in range(3)]
+        running = api.task(project, typeId=kinds["limited"], priority=8)["id"]
+        queued = [api.task(project, typeId=kinds["limited"])["id"],
+                  api.task(project, typeId=kinds["free"])["id"], api.task(project)["id"]]
+        api.task(project, typeId=kinds["later"], dependsOn=[queued[1]])  # waiting
+        for outcome, body in (("complete", {}), ("fail", {"error": "no"})):
+            task = api.next_task("a0", project).get_json()["data"]["task"]
+            assert api.post(f"/api/tasks/{task['id']}/{outcome}",
+                            {"agentName": "a0", **body}).status_code == 200
+        assert api.post(f"/api/tasks/{finished[2]}/cancel", {}).status_code == 200
+        assert api.next_task("a1", project).get_json()["data"]["task"]["id"] == running
+        close_app(app)
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(UNDO_0008)
+
+        app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)  # migrates at start
+        try:
+            assert ledger(url) == EVERY_MIGRATION
+            with psycopg.connect(url) as connection:
+                indexes = {row[0] for row in connection.execute(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+            assert {"td_tasks_ready_by_type", "td_tasks_ready_untyped",
+                    "td_tasks_waiting_by_type"} <= indexes
+            assert "td_tasks_active_type" not in indexes
+            api = Api(app.test_client())
+            statuses = {name: api.delete(f"/api/task-types/{type_id}").status_code
+                        for name, type_id in kinds.items() if name != "free"}
+            # In use while queued and running (limited), waiting (later); not when finished.
+            assert statuses == {"limited": 409, "later": 409, "done": 200}, statuses
+            claimed = [api.next_task(f"b{i}", project).get_json()["data"]["task"]
+                       for i in range(3)]
+            # The limited type is at its limit: its queued task waits; the others go.
+            assert [t and t["id"] for t in claimed] == [queued[1], queued[2], None]
+        finally:
+            close_app(app)
