@@ -251,3 +251,30 @@ def test_snapshots_carry_live_tasks_only(tmp_path: Path, clock: Clock,
             assert state is not None and set(state.tasks) == set(live)
     finally:
         close_app(restarted)
+
+
+def test_a_store_that_archived_most_of_its_tasks_starts_from_a_small_snapshot(
+        tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cold start follows the live tasks right after an archiving, not only once the
+    journal outgrows the last (big) snapshot: a store whose records mostly went is weighed
+    against what a snapshot of it would take now, and compacts (file backend)."""
+    monkeypatch.setattr(journal, "MIN_COMPACT_BYTES", 5_000)
+    app = make_app(tmp_path / "data", clock)
+    try:
+        api = Api(app.test_client())
+        project = api.project("demo", config={"archiveAfterDays": 1})
+        for _ in range(3):  # big ones, so the snapshot dwarfs the archiving's journal line
+            api.task(project["id"], instructions="x" * 4000)
+        done = finish(api, project["id"], 200)
+        store = tmp_path / "data" / "projects" / project["id"]
+        big_snapshot = (store / "snapshot.json").stat().st_size
+        clock.advance(DAY + 1)
+        archive(app)
+        snapshot = (store / "snapshot.json").read_bytes()
+        assert len(snapshot) < big_snapshot / 10
+        archived_ids = {task["id"] for task in done}
+        assert not {r["id"] for kind, r in map(orjson.loads, snapshot.splitlines()[1:])
+                    if kind == "task"} & archived_ids
+        assert sum(p.stat().st_size for p in store.glob("journal.*.jsonl")) < 5_000
+    finally:
+        close_app(app)

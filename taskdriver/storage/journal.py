@@ -15,7 +15,10 @@ same rule: a section answers only after what it saw is on disk (`section`).
 
 When the journal outgrows the snapshot, the committer writes a new snapshot (generation
 G+1) and starts an empty journal: the cost is amortised over as many writes as the
-snapshot holds records.
+snapshot holds records. It outgrows it sooner when the state has shrunk since (a project's
+finished tasks archived): the journal is then weighed against what a snapshot of the state
+now would take, so a store that drops most of its records soon starts from a small
+snapshot again, and a cold start follows the live records rather than the ones just gone.
 
 Crash safety: a line is a whole transaction; a process killed mid-append leaves a torn
 last line, which the next lock holder cuts off (nobody acknowledged it). A snapshot is
@@ -80,6 +83,7 @@ class JournaledStore:
         self._journal: Any = None  # binary file object open for append+read
         self._offset = 0
         self._snapshot_bytes = 0
+        self._snapshot_records = 0
         # Notified after each commit of this process, so its own waiters wake at once.
         self.committed = threading.Condition()
         self._journal_path = partial(journal_path, directory)
@@ -249,6 +253,8 @@ class JournaledStore:
         self._offset = 0
         self._snapshot_sig = sig
         self._snapshot_bytes = sig[2]
+        assert self._state is not None  # equal to the snapshot just loaded, written or adopted
+        self._snapshot_records = self._state.record_count()
         _keep_out_of_gc_scans()  # a store just loaded, or as big as its new snapshot
 
     def _load_snapshot(self, path: Path, sig: tuple[int, int, int]) -> None:
@@ -304,12 +310,22 @@ class JournaledStore:
         self._offset += len(line)
         with self.committed:
             self.committed.notify_all()
-        if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes):
+        if self._offset > max(MIN_COMPACT_BYTES, self._snapshot_bytes_now()):
             try:
                 self._compact()
             except OSError as exc:  # the line is written; the old snapshot stays valid
                 log.warning("compaction of %s failed: %s", self.directory, exc)
                 self.invalidate()
+
+    def _snapshot_bytes_now(self) -> int:
+        """About what a snapshot of the state would take now: the last snapshot's size, or
+        less in proportion when records have gone since (never more: a growing store
+        compacts as it always did)."""
+        assert self._state is not None
+        records = self._state.record_count()
+        if records >= self._snapshot_records:
+            return self._snapshot_bytes
+        return self._snapshot_bytes * records // self._snapshot_records
 
     def _compact(self) -> None:
         state = self._state

@@ -36,6 +36,10 @@ class JournaledState(Protocol):
     def to_snapshot(self) -> dict[str, Iterable[Any]]:
         """Every live record by kind, ready for orjson (kinds in the order to load them)."""
 
+    def record_count(self) -> int:
+        """How many records `to_snapshot` would write (compaction weighs it against the
+        snapshot it last wrote)."""
+
 
 def journal_path(directory: Path, generation: int) -> str:
     """The journal file of `generation`, as a string (built on every request's path)."""

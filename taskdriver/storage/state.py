@@ -146,6 +146,10 @@ class ProjectState:
                 TASK: (packed.stored(self.project_id) for packed in self.tasks.values()),
                 IDEMPOTENCY: list(self.idempotency.values())}
 
+    def record_count(self) -> int:
+        return (len(self.archive.segments) + len(self.task_types) + len(self.tasks)
+                + len(self.idempotency))
+
     def apply(self, kind: str, key: str, record: Any) -> None:
         if kind == IDEMPOTENCY:
             apply_idempotency(self.idempotency, key, record)
@@ -249,6 +253,10 @@ class GlobalState:
             ADMIN_TOKEN: [AdminTokenRecord(h, t) for h, t in self.admin_tokens.items()],
             IDEMPOTENCY: list(self.idempotency.values()),
         }
+
+    def record_count(self) -> int:
+        return (len(self.projects) + len(self.sessions) + len(self.admin_tokens)
+                + len(self.idempotency))
 
     def apply(self, kind: str, key: str, record: Any) -> None:
         if kind == PROJECT:
