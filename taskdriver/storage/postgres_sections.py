@@ -66,18 +66,17 @@ class Section:
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         self._check_write()
-        stored = self._run("put_idempotency", scope=self._idempotency_scope, key=record.id,
-                           project_id=self._idempotency_owner, created_at=record.created_at,
-                           data=as_json(record),
-                           seen_at=self._idempotency_seen.get(record.id)).rowcount
+        stored = self._count("put_idempotency", scope=self._idempotency_scope, key=record.id,
+                             project_id=self._idempotency_owner, created_at=record.created_at,
+                             data=as_json(record),
+                             seen_at=self._idempotency_seen.get(record.id))
         if not stored:
             raise Contention("Another request stored this Idempotency-Key meanwhile")
         self._idempotency_seen[record.id] = record.created_at
 
     def purge_idempotency(self, before: float) -> int:
         self._check_write()
-        return self._run("purge_idempotency", scope=self._idempotency_scope,
-                         before=before).rowcount
+        return self._count("purge_idempotency", scope=self._idempotency_scope, before=before)
 
     def _check_write(self) -> None:
         if not self.write:
@@ -85,6 +84,14 @@ class Section:
 
     def _run(self, query: str, /, **params: Any) -> psycopg.Cursor[Any]:
         return self.connection.execute(QUERIES[query], params)
+
+    def _count(self, query: str, /, **params: Any) -> int:
+        """Run a statement and say how many rows it changed. A writer's section is
+        pipelined (see `postgres.py`): the count is known once the statement has run, so
+        this waits for it (a nested pipeline syncs as it ends)."""
+        with self.connection.pipeline():
+            cursor = self._run(query, **params)
+        return cursor.rowcount
 
     def _change(self, query: str, /, **params: Any) -> None:
         self._check_write()

@@ -121,8 +121,8 @@ class PostgresProjectTx(Section, PostgresArchive, ProjectTx):
         columns = {name: [row[name] for row in rows] for name in rows[0]}
         columns["unique_key"] = [task.duplicate_key if task.duplicate_key in unique_keys
                                  else None for task in tasks]
-        stored = self._run("add_tasks", **columns, project_id=self.project_id,
-                           data=[json_text(task) for task in tasks]).rowcount
+        stored = self._count("add_tasks", **columns, project_id=self.project_id,
+                             data=[json_text(task) for task in tasks])
         if stored < len(tasks):
             raise Contention("A task with the same unique key was created meanwhile")
         if any(task.status is TaskStatus.QUEUED for task in tasks):
