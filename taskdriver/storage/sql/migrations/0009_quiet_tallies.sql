@@ -1,32 +1,51 @@
--- Quiet tallies (issue 21): the status counts' statement triggers cost more than most
--- writes they follow, and most of them had nothing to count. `put_task` is an upsert,
--- which fires both the INSERT and the UPDATE statement triggers: the INSERT one counted
--- an empty set on every update of a task, and the UPDATE one ran for a lease extended or
--- a progress report that moved no task between statuses. Now a trigger whose statement
--- moved nothing returns before calling `td_add_moves`.
+-- Quiet tallies (issue 21): the status counts cost more than the writes they follow.
+-- * A task that changes status or batch is counted by a row trigger, fired only when one
+--   of them changes (its WHEN is checked without calling any function): two additions to
+--   this connection's count rows. The statement trigger it replaces captured every
+--   updated row into transition tables, joined them and passed the moves through JSON,
+--   for every update of a task, a lease extended or a progress report included; and
+--   that join grew with the square of the rows one statement updated.
+-- * `put_task` is an upsert, which fires the INSERT statement trigger too: over no rows
+--   when the task existed. A statement trigger that captured no rows now returns before
+--   calling `td_add_moves`. Bulk inserts and deletes keep the statement triggers.
+DROP TRIGGER td_tasks_tally_update ON td_tasks;
+
+CREATE FUNCTION td_tally_move() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    writer_shard integer := pg_backend_pid() % 64;  -- this connection's rows, as td_add_moves
+BEGIN
+    IF OLD.status <> NEW.status THEN
+        INSERT INTO td_task_counts AS c (project_id, status, shard, count)
+        VALUES (NEW.project_id, OLD.status, writer_shard, -1),
+               (NEW.project_id, NEW.status, writer_shard, 1)
+        ON CONFLICT (project_id, status, shard) DO UPDATE SET count = c.count + EXCLUDED.count;
+    END IF;
+    INSERT INTO td_batch_counts AS c (project_id, batch_id, status, shard, count)
+    SELECT NEW.project_id, moved.batch_id, moved.status, writer_shard, moved.delta
+    FROM (VALUES (OLD.batch_id, OLD.status, -1), (NEW.batch_id, NEW.status, 1))
+         AS moved (batch_id, status, delta)
+    WHERE moved.batch_id IS NOT NULL
+    ON CONFLICT (project_id, batch_id, status, shard) DO UPDATE SET count = c.count + EXCLUDED.count;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER td_tasks_tally_move AFTER UPDATE OF status, batch_id ON td_tasks
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.batch_id IS DISTINCT FROM NEW.batch_id)
+    EXECUTE FUNCTION td_tally_move();
+
 CREATE OR REPLACE FUNCTION td_tally_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    moves jsonb;  -- NULL: nothing moved (jsonb_agg of no rows)
+    moves jsonb;  -- NULL: the statement captured no rows (jsonb_agg of nothing)
 BEGIN
     IF TG_OP = 'INSERT' THEN
         SELECT jsonb_agg(jsonb_build_object(
             'project_id', project_id, 'batch_id', batch_id, 'status', status, 'delta', 1))
         INTO moves FROM new_rows;
-    ELSIF TG_OP = 'DELETE' THEN
+    ELSE
         SELECT jsonb_agg(jsonb_build_object(
             'project_id', project_id, 'batch_id', batch_id, 'status', status, 'delta', -1))
         INTO moves FROM old_rows;
-    ELSE
-        SELECT jsonb_agg(move) INTO moves FROM (
-            SELECT jsonb_build_object('project_id', o.project_id, 'batch_id', o.batch_id,
-                                      'status', o.status, 'delta', -1) AS move
-            FROM old_rows o JOIN new_rows n USING (id)
-            WHERE o.status <> n.status OR o.batch_id IS DISTINCT FROM n.batch_id
-            UNION ALL
-            SELECT jsonb_build_object('project_id', n.project_id, 'batch_id', n.batch_id,
-                                      'status', n.status, 'delta', 1)
-            FROM old_rows o JOIN new_rows n USING (id)
-            WHERE o.status <> n.status OR o.batch_id IS DISTINCT FROM n.batch_id) AS changed;
     END IF;
     IF moves IS NOT NULL THEN
         PERFORM td_add_moves(moves);
