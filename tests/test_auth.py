@@ -140,6 +140,13 @@ def test_agent_scope(api: Api, project: dict) -> None:
     assert agent.post(f"/api/projects/{other['id']}/tasks",
                       {"instructions": "x"}).status_code == 403
     assert agent.next_task("agent-1", other["id"]).status_code == 403
+    # reports on another project's task are refused as such, on a task that is nowhere: 404
+    missing = "00000000-0000-4000-8000-000000000000"
+    for action, body in (("complete", {"result": "x"}), ("fail", {"error": "x"}),
+                         ("release", {}), ("extend-lease", {"extensionMinutes": 5})):
+        assert agent.post(f"/api/tasks/{other_task['id']}/{action}", body).status_code == 403
+        assert agent.post(f"/api/tasks/{missing}/{action}", body).status_code == 404
+    assert api.get(f"/api/tasks/{other_task['id']}").get_json()["data"]["status"] == "queued"
     # project administration
     assert agent.post("/api/projects", {"name": "mine"}).status_code == 403
     assert agent.put(f"/api/projects/{project['id']}", {"description": "x"}).status_code == 403

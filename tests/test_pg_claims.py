@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,9 @@ import pytest
 from flask import Flask
 
 from conftest import Api, close_app, make_app, postgres_schema, postgres_unavailable
+from taskdriver.models import TaskStatus
+from taskdriver.storage.base import Contention
+from taskdriver.storage.postgres import PostgresStorage
 
 pytestmark = pytest.mark.skipif(postgres_unavailable() is not None,
                                 reason=postgres_unavailable() or "")
@@ -104,3 +108,33 @@ def test_one_agents_two_requests_at_once_get_one_task(database: tuple[Flask, str
         assert len(got) == 4 and len(set(got)) == 1, got
     running = api.get(f"/api/projects/{project['id']}/tasks?status=running").get_json()
     assert running["pagination"]["total"] == 5
+
+
+def test_a_section_that_failed_midway_leaves_its_connection_usable(
+        database: tuple[Flask, str]) -> None:
+    """Write sections are pipelined: a statement sent after one that failed is never run,
+    its PREPARE included. Each failed section must leave the pooled connection able to run
+    every statement again (psycopg's prepared-statement cache cleared with the rollback),
+    not answer "prepared statement does not exist" from then on."""
+    app, url = database
+    api = Api(app.test_client())
+    project = api.project("refused")
+    held, other = (api.task(project["id"], instructions=f"task {i}")["id"] for i in (1, 2))
+    assert api.next_task("agent", project["id"]).get_json()["data"]["task"]["id"] == held
+    storage = PostgresStorage(url)
+    try:
+        # Past psycopg's prepare threshold (5): some failures abort a statement's PREPARE.
+        for _ in range(12):
+            with pytest.raises(Contention):
+                with storage.project_tx(project["id"], shared=True) as tx:
+                    task = tx.get_task(other)
+                    assert task is not None
+                    # A second running task for the agent: the unique index refuses it.
+                    tx.put_task(replace(task, status=TaskStatus.RUNNING, assigned_to="agent"))
+                    tx.get_task(held)  # sent behind the refused write, never run
+            with storage.project_tx(project["id"], shared=True) as tx:
+                task = tx.get_task(held)
+                assert task is not None and task.status is TaskStatus.RUNNING
+    finally:
+        storage.close()
+    assert api.get(f"/api/tasks/{other}").get_json()["data"]["status"] == "queued"

@@ -173,8 +173,6 @@ class Queue:
     def _settle(self, principal: Principal, task_id: str, agent_name: str | None,
                 outcome: Callable[[Task, str, float, TaskType | None], Task]) -> Task:
         """Apply a lease holder's outcome (with the task's type, for its retry delay)."""
-        project = self.core.project_of_task(principal, task_id)
-
         def settle(tx: ProjectTx) -> tuple[Task, Task, list[Task]]:
             task = tx.lock_task(task_id)  # only this task: other agents go on meanwhile
             if task is None:
@@ -189,11 +187,12 @@ class Queue:
                     released = dependencies.release_dependents(tx, [settled], now)
             return task, settled, released
 
-        task, settled, released = self.core.shared(project.id, settle)
+        project_id, (task, settled, released) = self.core.shared_on_task(principal, task_id,
+                                                                         settle)
         if settled is not task and settled.status is not task.status:
-            self.core.report_outcome(project.id, settled)
+            self.core.report_outcome(project_id, settled)
         for moved in released:
-            self.core.report_outcome(project.id, moved)
+            self.core.report_outcome(project_id, moved)
         return settled
 
     def complete_task(self, principal: Principal, task_id: str, agent_name: str | None,

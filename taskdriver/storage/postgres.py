@@ -145,7 +145,10 @@ def _pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[None
     except BaseException:
         if connection.info.transaction_status in (TransactionStatus.INTRANS,
                                                   TransactionStatus.INERROR):
-            connection.execute("ROLLBACK")  # else the connection broke: the pool drops it
+            # psycopg's rollback also forgets the statements it prepared: one whose PREPARE
+            # a failure aborted in the pipeline would otherwise be run by a name the
+            # server never heard of. (A broken connection: the pool drops it.)
+            connection.rollback()
         raise
 
 
