@@ -240,10 +240,15 @@ SESSION_REPLACED_MESSAGE = ("A newer login for agent {agent} ended this session;
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an operator (no session) or an agent bound to one project and name."""
+    """Who is calling: an operator (no session) or an agent bound to one project and name.
+
+    `project`: an agent's project as authentication read it with the session (None: not
+    read, or deleted); see `Core.session_project`.
+    """
 
     role: Role
     session: Session | None = None
+    project: Project | None = None
 
     @property
     def is_admin(self) -> bool:

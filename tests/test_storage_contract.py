@@ -251,6 +251,8 @@ def test_sessions_admin_tokens_and_idempotency_records(storage: Storage) -> None
         ptx.put_idempotency(young)
     with storage.global_tx() as tx:
         assert tx.session_by_token_hash("a" * 64) == session
+        assert tx.session_with_project("a" * 64) == (session, project)
+        assert tx.session_with_project("c" * 64) is None
         assert tx.has_admin_token("b" * 64) and tx.admin_token_count() == 1
         assert tx.get_idempotency("old") == old and tx.get_idempotency("young") is None
         tx.delete_session(session.id)

@@ -66,6 +66,17 @@ class Core:
             project = load_project(tx, reference, by_name=by_name)
         return authorized(principal, project, for_new_work=for_new_work)
 
+    def session_project(self, principal: Principal, reference: str, *,
+                        for_new_work: bool = False) -> Project:
+        """As `project` (a reference by id or name), answered from what authentication read
+        when it is the agent's own project's id (what an agent's next-task names, given no
+        `projectId`): one read less for each, and as fresh (both are read as the request
+        begins). A name is looked up as ever: another project's id may read the same."""
+        known = principal.project
+        if known is not None and reference == known.id:
+            return authorized(principal, known, for_new_work=for_new_work)
+        return self.project(principal, reference, by_name=True, for_new_work=for_new_work)
+
     def project_of_task(self, principal: Principal, task_id: str) -> Project:
         """The project holding a task, as the caller may see it."""
         project = self.storage.project_of_task(task_id)

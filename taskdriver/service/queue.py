@@ -79,7 +79,7 @@ class Queue:
             if principal.session is None:
                 raise FieldError("projectId", "projectId is required with an operator token")
             project_ref = principal.session.project_id
-        project = self.core.project(principal, project_ref, by_name=True, for_new_work=True)
+        project = self.core.session_project(principal, project_ref, for_new_work=True)
         # The operator may cap waits below what agents ask (say, for a proxy's idle timeout).
         wait_seconds = min(wait_seconds, self.core.settings.long_poll_max_seconds)
         if wait_seconds <= 0:

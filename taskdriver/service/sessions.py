@@ -162,15 +162,16 @@ class Authenticator:
         now = self.now()
         with self.storage.global_tx(write=False) as tx:
             # Sessions first: agents make most requests, and a hash is in one table only.
-            session = tx.session_by_token_hash(token_hash)
-            if session is None and tx.has_admin_token(token_hash):
+            found = tx.session_with_project(token_hash)
+            if found is None and tx.has_admin_token(token_hash):
                 return OPERATOR
-        if session is None:
+        if found is None:
             raise Unauthenticated("Invalid or expired token")
+        session, project = found
         if not session.live:
             raise Unauthenticated(SESSION_REPLACED_MESSAGE.format(agent=session.agent_name))
         if session.expires_at > now and now - session.last_activity < self.touch_interval:
-            return Principal(Role.AGENT, session)  # the common case: no write at all
+            return Principal(Role.AGENT, session, project)  # the common case: no write at all
         with self.storage.global_tx() as tx:
             session = tx.session_by_token_hash(token_hash)
             if session is None:
@@ -183,7 +184,7 @@ class Authenticator:
             session = replace(session, last_activity=now,
                               expires_at=max(session.expires_at, now + self.settings.session_ttl))
             tx.put_session(session)
-        return Principal(Role.AGENT, session)
+        return Principal(Role.AGENT, session, project)
 
     def ended_sessions(self, token_hashes: list[str]) -> dict[str, TaskDriverError]:
         """Of these agent sessions, the ones that ended (replaced by a newer login, logged

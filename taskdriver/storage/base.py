@@ -105,6 +105,12 @@ class GlobalTx(IdempotencyRecords):
         """The session whose bearer token hashes to this value."""
 
     @abstractmethod
+    def session_with_project(self, token_hash: str) -> tuple[Session, Project | None] | None:
+        """As `session_by_token_hash`, with the session's project (None: deleted) found in
+        the same look-up: an agent's requests name that project, and authentication then
+        answers for it too."""
+
+    @abstractmethod
     def put_session(self, session: Session) -> None:
         """Create or replace a session."""
 

@@ -80,6 +80,10 @@ class FileGlobalTx(ChangeLog, GlobalTx):
         session_id = self.state.session_by_hash.get(token_hash)
         return None if session_id is None else self.state.sessions[session_id]
 
+    def session_with_project(self, token_hash: str) -> tuple[Session, Project | None] | None:
+        session = self.session_by_token_hash(token_hash)
+        return None if session is None else (session, self.state.projects.get(session.project_id))
+
     def put_session(self, session: Session) -> None:
         self._put(SESSION, session.id, session)
 

@@ -132,6 +132,13 @@ class PostgresGlobalTx(Section, GlobalTx):
         raw = self._one("session_by_token_hash", token_hash=token_hash)
         return None if raw is None else decode_session(raw)
 
+    def session_with_project(self, token_hash: str) -> tuple[Session, Project | None] | None:
+        row = self._run("session_with_project", token_hash=token_hash).fetchone()
+        if row is None:
+            return None
+        session, project = row
+        return decode_session(session), None if project is None else decode_project(project)
+
     def put_session(self, session: Session) -> None:
         self._change("put_session", id=session.id, token_hash=session.token_hash,
                      project_id=session.project_id, expires_at=session.expires_at,

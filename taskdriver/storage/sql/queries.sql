@@ -50,6 +50,11 @@ DELETE FROM td_projects WHERE id = %(id)s;
 -- The session a bearer token's hash belongs to.
 SELECT data FROM td_sessions WHERE token_hash = %(token_hash)s;
 
+-- name: session_with_project
+-- The session a bearer token's hash belongs to, with its project (NULL: deleted).
+SELECT s.data, p.data FROM td_sessions s LEFT JOIN td_projects p ON p.id = s.project_id
+WHERE s.token_hash = %(token_hash)s;
+
 -- name: put_session
 -- Create or replace a session.
 INSERT INTO td_sessions (id, token_hash, project_id, expires_at, data)
