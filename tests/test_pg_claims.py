@@ -13,10 +13,11 @@ import psycopg
 import pytest
 from flask import Flask
 
-from conftest import Api, close_app, make_app, postgres_schema, postgres_unavailable
 from taskdriver.models import TaskStatus
 from taskdriver.storage.base import Contention
 from taskdriver.storage.postgres import PostgresStorage
+
+from conftest import Api, close_app, make_app, postgres_schema, postgres_unavailable
 
 pytestmark = pytest.mark.skipif(postgres_unavailable() is not None,
                                 reason=postgres_unavailable() or "")
@@ -125,13 +126,13 @@ def test_a_section_that_failed_midway_leaves_its_connection_usable(
     try:
         # Past psycopg's prepare threshold (5): some failures abort a statement's PREPARE.
         for _ in range(12):
-            with pytest.raises(Contention):
-                with storage.project_tx(project["id"], shared=True) as tx:
-                    task = tx.get_task(other)
-                    assert task is not None
-                    # A second running task for the agent: the unique index refuses it.
-                    tx.put_task(replace(task, status=TaskStatus.RUNNING, assigned_to="agent"))
-                    tx.get_task(held)  # sent behind the refused write, never run
+            with pytest.raises(Contention), storage.project_tx(project["id"],
+                                                               shared=True) as tx:
+                task = tx.get_task(other)
+                assert task is not None
+                # A second running task for the agent: the unique index refuses it.
+                tx.put_task(replace(task, status=TaskStatus.RUNNING, assigned_to="agent"))
+                tx.get_task(held)  # sent behind the refused write, never run
             with storage.project_tx(project["id"], shared=True) as tx:
                 task = tx.get_task(held)
                 assert task is not None and task.status is TaskStatus.RUNNING
