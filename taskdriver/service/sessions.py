@@ -173,18 +173,18 @@ class Authenticator:
         if session.expires_at > now and now - session.last_activity < self.touch_interval:
             return Principal(Role.AGENT, session, project)  # the common case: no write at all
         with self.storage.global_tx() as tx:
-            session = tx.session_by_token_hash(token_hash)
-            if session is None:
+            current = tx.session_by_token_hash(token_hash)
+            if current is None:
                 raise Unauthenticated("Invalid or expired token")
-            if not session.live:  # replaced since the read above
-                raise Unauthenticated(SESSION_REPLACED_MESSAGE.format(agent=session.agent_name))
-            if session.expires_at <= now:
-                tx.delete_session(session.id)
+            if not current.live:  # replaced since the read above
+                raise Unauthenticated(SESSION_REPLACED_MESSAGE.format(agent=current.agent_name))
+            if current.expires_at <= now:
+                tx.delete_session(current.id)
                 raise Unauthenticated("Invalid or expired token")
-            session = replace(session, last_activity=now,
-                              expires_at=max(session.expires_at, now + self.settings.session_ttl))
-            tx.put_session(session)
-        return Principal(Role.AGENT, session, project)
+            touched = replace(current, last_activity=now,
+                              expires_at=max(current.expires_at, now + self.settings.session_ttl))
+            tx.put_session(touched)
+        return Principal(Role.AGENT, touched, project)
 
     def ended_sessions(self, token_hashes: list[str]) -> dict[str, TaskDriverError]:
         """Of these agent sessions, the ones that ended (replaced by a newer login, logged
