@@ -16,7 +16,7 @@ COMMITTED).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import Any
 
@@ -31,7 +31,7 @@ from ..models import Project
 from .base import ChangeWatch, Contention, GlobalTx, ProjectTx, Storage
 from .codec import decode_project, decode_task_type
 from .migrations import migrate
-from .postgres_sections import QUERIES, PostgresGlobalTx
+from .postgres_sections import QUERIES, Pipeline, PostgresGlobalTx
 from .postgres_tasks import PostgresProjectTx
 from .postgres_watch import Listener, PostgresWatch
 
@@ -66,18 +66,20 @@ class PostgresStorage(Storage):
             migrate(connection)
 
     @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[psycopg.Connection[Any]]:
-        """A connection for one section. A writer's statements form one transaction; a
-        reader's each run alone (autocommit): under READ COMMITTED a transaction's
-        statements see fresh snapshots anyway, and BEGIN and COMMIT would be two more
-        round trips for every authentication and project lookup."""
+    def _transaction(self, write: bool = True
+                     ) -> Iterator[tuple[psycopg.Connection[Any], Pipeline | None]]:
+        """A connection for one section, with its writer's pipeline. A writer's statements
+        form one transaction; a reader's each run alone (autocommit, no pipeline): under
+        READ COMMITTED a transaction's statements see fresh snapshots anyway, and BEGIN
+        and COMMIT would be two more round trips for every authentication and project
+        lookup."""
         try:
             with self._pool.connection() as connection:
                 if not write:
-                    yield connection
+                    yield connection, None
                     return
-                with _pipelined_transaction(connection):
-                    yield connection
+                with _pipelined_transaction(connection) as pipeline:
+                    yield connection, pipeline
         except CONTENDED as exc:
             raise Contention(f"a concurrent write got there first ({exc.sqlstate})") from exc
         except psycopg.errors.ForeignKeyViolation as exc:  # its project was deleted meanwhile
@@ -87,22 +89,22 @@ class PostgresStorage(Storage):
 
     @contextmanager
     def global_tx(self, write: bool = True) -> Iterator[GlobalTx]:
-        with self._transaction(write) as connection:
+        with self._transaction(write) as (connection, pipeline):
             if write:
                 connection.execute(QUERIES["lock_global"])
-            yield PostgresGlobalTx(connection, write)
+            yield PostgresGlobalTx(connection, pipeline)
 
     @contextmanager
     def project_tx(self, project_id: str, write: bool = True, shared: bool = False
                    ) -> Iterator[ProjectTx]:
-        with self._transaction(write) as connection:
+        with self._transaction(write) as (connection, pipeline):
             check = ("project_exists" if not write else
                      "share_project" if shared else "lock_project")
             found = connection.execute(QUERIES[check], {"id": project_id}).fetchone()
             if found is None:
                 raise NotFound("Project not found")
             task_types = [decode_task_type(raw) for raw in found[1]] if shared else None
-            yield PostgresProjectTx(connection, write, project_id, task_types)
+            yield PostgresProjectTx(connection, pipeline, project_id, task_types)
 
     def watch(self, project_id: str) -> ChangeWatch:
         self._listener.start(within=LISTENER_START_SECONDS)
@@ -115,12 +117,12 @@ class PostgresStorage(Storage):
         return self._owner("project_of_task_type", type_id)
 
     def _owner(self, query: str, record_id: str) -> Project | None:
-        with self._transaction(write=False) as connection:
+        with self._transaction(write=False) as (connection, _):
             row = connection.execute(QUERIES[query], {"id": record_id}).fetchone()
         return None if row is None else decode_project(row[0])
 
     def check_writable(self) -> None:
-        with self._transaction() as connection:
+        with self._transaction() as (connection, _):
             connection.execute(QUERIES["touch_health"])
 
     def close(self) -> None:
@@ -129,7 +131,7 @@ class PostgresStorage(Storage):
 
 
 @contextmanager
-def _pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[None]:
+def _pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[Pipeline]:
     """One transaction in pipeline mode: BEGIN travels with the section's first statement,
     and COMMIT with the writes whose answers nobody reads (a `put_task`), so an agent's
     next-task and complete each wait for the database four times instead of six.
@@ -138,9 +140,10 @@ def _pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[None
     answer is read, or at the COMMIT, and the section ends as if it had failed there.
     """
     try:
-        with connection.pipeline():
+        with ExitStack() as pipelined:
+            pipeline = Pipeline(connection, pipelined)
             connection.execute("BEGIN")
-            yield
+            yield pipeline
             connection.execute("COMMIT")
     except BaseException:
         if connection.info.transaction_status in (TransactionStatus.INTRANS,

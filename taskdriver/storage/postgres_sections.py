@@ -6,6 +6,8 @@ pooled connection (opened by `postgres.PostgresStorage`) with those queries at h
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from importlib import resources
 from typing import Any
 
@@ -42,19 +44,41 @@ def as_json(record: Any) -> Jsonb:
     return Jsonb(record, dumps=json_text)
 
 
+class Pipeline:
+    """A writer's section runs in pipeline mode (see `postgres.py`); a statement that
+    cannot (COPY) steps out of it for a moment, in the same transaction: `paused`.
+
+    `pipelined`: the stack the section's pipeline is open on, closed with the section."""
+
+    def __init__(self, connection: psycopg.Connection[Any], pipelined: ExitStack) -> None:
+        self._connection = connection
+        self._pipelined = pipelined
+        pipelined.enter_context(connection.pipeline())
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Out of pipeline mode for the block: what was queued runs first (a failure among
+        it is raised here), and statements are pipelined again after."""
+        self._pipelined.close()
+        yield
+        self._pipelined.enter_context(self._connection.pipeline())
+
+
 class Section:
     """One transaction on one connection, with the named queries at hand.
 
-    `scope` is where its idempotency keys live: '' globally, else the project's id.
+    `pipeline`: a writer's (None: a reader, whose statements each run alone). `scope` is
+    where its idempotency keys live: '' globally, else the project's id.
     """
 
-    def __init__(self, connection: psycopg.Connection[Any], write: bool,
+    def __init__(self, connection: psycopg.Connection[Any], pipeline: Pipeline | None,
                  project_id: str | None = None) -> None:
         self.connection = connection
+        self.pipeline = pipeline
         # One cursor for every statement: a cursor per statement was a tenth of each
         # statement's cost in Python. Every answer is read before the next statement.
         self._cursor = connection.cursor()
-        self.write = write
+        self.write = pipeline is not None
         self._idempotency_scope = project_id or ""
         self._idempotency_owner = project_id
         self._idempotency_seen: dict[str, float] = {}  # key: created_at of the record read

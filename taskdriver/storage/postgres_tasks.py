@@ -19,7 +19,7 @@ from ..models import Task, TaskStatus, TaskType
 from .base import Contention, ProjectTx
 from .codec import decode_task, decode_task_type
 from .postgres_archive import PostgresArchive
-from .postgres_sections import Section, as_json, json_text
+from .postgres_sections import Pipeline, Section, as_json, json_text
 
 # The columns copied beside each task's JSON, as `put_task` and `add_tasks` write them.
 _TASK_COLUMNS = ("id", "seq", "status", "type_id", "batch_id", "assigned_to", "duplicate_key",
@@ -45,9 +45,9 @@ class PostgresProjectTx(Section, PostgresArchive, ProjectTx):
     """`task_types`: the project's types as the section's first statement read them (a
     shared section's, see `share_project`), answered without asking again."""
 
-    def __init__(self, connection: psycopg.Connection[Any], write: bool,
+    def __init__(self, connection: psycopg.Connection[Any], pipeline: Pipeline | None,
                  project_id: str, task_types: list[TaskType] | None = None) -> None:
-        super().__init__(connection, write, project_id)
+        super().__init__(connection, pipeline, project_id)
         self.project_id = project_id
         self._notified = False
         self._task_types = task_types
