@@ -168,27 +168,12 @@ FROM unnest(%(id)b::text[], %(status)b::text[], %(batch_id)b::text[],
 WHERE t.id = u.id AND t.project_id = %(project_id)s;
 
 -- name: add_tasks
--- Store new tasks in one statement; a task whose unique key a live task holds is left out
--- (the caller compares the row count and looks again). `depends_on` comes as one
--- comma-joined text per task (arrays of arrays must be rectangular).
-INSERT INTO td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to,
-                      duplicate_key, unique_key, assigned_at, completed_at,
-                      lease_expires_at, updated_at, priority, run_after, depends_on,
-                      depends_on_batch, data)
-SELECT t.id, %(project_id)s, t.seq, t.status, t.type_id, t.batch_id, t.assigned_to,
-       t.duplicate_key, t.unique_key, t.assigned_at, t.completed_at, t.lease_expires_at,
-       t.updated_at, t.priority, t.run_after, string_to_array(t.depends_on, ','),
-       t.depends_on_batch, t.data::jsonb
-FROM unnest(%(id)b::text[], %(seq)b::bigint[], %(status)b::text[], %(type_id)b::text[],
-            %(batch_id)b::text[], %(assigned_to)b::text[], %(duplicate_key)b::text[],
-            %(unique_key)b::text[], %(assigned_at)b::float8[], %(completed_at)b::float8[],
-            %(lease_expires_at)b::float8[], %(updated_at)b::float8[],
-            %(priority)b::integer[], %(run_after)b::float8[], %(depends_on)b::text[],
-            %(depends_on_batch)b::text[], %(data)b::text[])
-     AS t(id, seq, status, type_id, batch_id, assigned_to, duplicate_key, unique_key,
-          assigned_at, completed_at, lease_expires_at, updated_at, priority, run_after,
-          depends_on, depends_on_batch, data)
-ON CONFLICT (project_id, unique_key) WHERE unique_key IS NOT NULL DO NOTHING;
+-- Store new tasks, one row each as `PostgresProjectTx.add_tasks` writes them. COPY has no
+-- ON CONFLICT: a task whose unique key a live task holds fails the statement with a
+-- unique violation, which the section's caller turns into `Contention` (it looks again).
+COPY td_tasks (id, project_id, seq, status, type_id, batch_id, assigned_to, duplicate_key,
+               unique_key, assigned_at, completed_at, lease_expires_at, updated_at,
+               priority, run_after, depends_on, depends_on_batch, data) FROM STDIN;
 
 -- name: delete_task
 -- Delete a task.
