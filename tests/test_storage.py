@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from taskdriver.models import Project, ProjectConfig, ProjectStatus, Task, TaskStatus
+from taskdriver.models import (
+    Project,
+    ProjectConfig,
+    ProjectStatus,
+    Task,
+    TaskStatus,
+    new_id_within,
+    new_ids_within,
+)
 from taskdriver.storage import journal
 from taskdriver.storage.process_lock import ProcessLock
 
@@ -590,6 +598,16 @@ def test_a_task_route_loads_only_its_own_project(tmp_path: Path) -> None:
     assert api.get(f"/api/tasks/{uuid.uuid4()}").status_code == 404  # an unknown id
     assert loaded_projects(app) == {target}
     close_app(app)
+
+
+def test_new_ids_are_version_4_uuids_starting_like_their_projects() -> None:
+    project_id = str(uuid.uuid4())
+    ids = new_ids_within(project_id, 10_000)
+    assert len(set(ids)) == 10_000
+    for record_id in [*ids, new_id_within(project_id)]:
+        parsed = uuid.UUID(record_id)
+        assert str(parsed) == record_id and record_id[:8] == project_id[:8]
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 def test_projects_from_before_owner_prefixed_ids_are_still_searched(tmp_path: Path) -> None:

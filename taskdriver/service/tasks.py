@@ -27,7 +27,7 @@ from ..models import (
     Task,
     TaskStatus,
     TaskType,
-    new_id_within,
+    new_ids_within,
 )
 from ..storage import ProjectTx
 from ..templates import duplicate_key
@@ -57,7 +57,9 @@ def new_tasks(tx: ProjectTx, project: Project, specs: list[TaskSpec], now: float
     unique = {d.key for d in drafts
               if isinstance(d, _Draft) and d.key and rules.checks_duplicates(d.task_type)}
     holders = tx.find_duplicates(unique) if unique else {}
-    seqs = iter(tx.next_seqs(sum(isinstance(d, _Draft) for d in drafts)))
+    checked = sum(isinstance(d, _Draft) for d in drafts)
+    seqs = iter(tx.next_seqs(checked))
+    ids = iter(new_ids_within(project.id, checked))
     outcomes: list[Outcome] = []
     created: list[Task] = []
     for draft in drafts:
@@ -75,7 +77,7 @@ def new_tasks(tx: ProjectTx, project: Project, specs: list[TaskSpec], now: float
         if existing is not None:  # an `ignore` type answers with the task already there
             outcomes.append((existing, False))
             continue
-        task = _task(project, draft, next(seqs), now)
+        task = _task(project, draft, next(ids), next(seqs), now)
         if lookups is not None:
             task = dependencies.starting(lookups, task, now)
             lookups.added(task)
@@ -106,9 +108,9 @@ def _draft(tx: ProjectTx, types: dict[str, TaskType | None], spec: TaskSpec
     return _Draft(spec, task_type, instructions, key)
 
 
-def _task(project: Project, draft: _Draft, seq: int, now: float) -> Task:
+def _task(project: Project, draft: _Draft, task_id: str, seq: int, now: float) -> Task:
     spec, task_type = draft.spec, draft.task_type
-    return Task(id=new_id_within(project.id), project_id=project.id, seq=seq,
+    return Task(id=task_id, project_id=project.id, seq=seq,
                 type_id=spec.type_id, instructions=draft.instructions,
                 variables=spec.variables or {}, batch_id=spec.batch_id,
                 description=spec.description,
