@@ -49,7 +49,7 @@ STAGES = (
     ("        fsync", "~", "<built-in method posix.fsync>"),
     ("        compaction (snapshot written)", "taskdriver/storage/journal.py", "_compact"),
     ("    response serialization (marshmallow)", "marshmallow/schema.py", "dump"),
-    ("    response serialization (compiled dump)", "taskdriver/api/dumping.py", "dump"),
+    ("    response serialization (compiled dump)", "Envelope>", "dump"),
     ("  JSON encoding of the answer", "flask/json/provider.py", "response"),
     ("  after-request hooks", "flask/app.py", "process_response"),
     ("    metrics: observe", "prometheus_flask_exporter/__init__.py", "after_request"),

@@ -26,11 +26,14 @@ internals, the equivalence check above is what catches it: run the suite after u
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import NoneType
 from typing import Any, NamedTuple
 
 from marshmallow import Schema, fields
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 from marshmallow.utils import get_value, missing
+
+from .fields import Timestamp
 
 Dump = Callable[[Any], Any]
 Convert = Callable[[Any, Any], Any]  # (value, the object it came from) -> dumped value
@@ -68,7 +71,7 @@ def compile_dump(schema: Schema) -> Dump | None:
                            name if field._CHECK_ATTRIBUTE else None, "." in name,
                            field.dump_default, _converter(field, attr_name),
                            _unchanged_types(field)))
-    return _generated(steps)
+    return _generated(steps, type(schema).__name__)
 
 
 class _Step(NamedTuple):
@@ -84,7 +87,7 @@ ALL = None
 """`_Step.unchanged` for a field that returns every value as it is (Raw)."""
 
 
-def _generated(steps: list[_Step]) -> Dump:
+def _generated(steps: list[_Step], schema_name: str) -> Dump:
     """The dump of these steps as one function of straight-line Python, one block per
     field, compiled once per schema: the loop over the steps it replaced spent more on
     unpacking each step and branching on its kind than on reading and converting the
@@ -117,7 +120,8 @@ def _generated(steps: list[_Step]) -> Dump:
         *by_attribute,
         "    return out",
     ])
-    exec(compile(source, "<compiled dump>", "exec"), names)
+    # Named after its schema, so a profile tells the compiled dumps apart.
+    exec(compile(source, f"<compiled dump of {schema_name}>", "exec"), names)
     dump: Dump = names["dump"]
     return dump
 
@@ -153,12 +157,22 @@ def _unchanged_types(field: fields.Field) -> frozenset[type] | None:
     if serialize is fields.Raw._serialize:
         return ALL
     if serialize is fields.String._serialize:
-        return frozenset({str, type(None)})  # ensure_text_type: str(value)
+        return frozenset({str, NoneType})  # ensure_text_type: str(value)
     if (isinstance(field, fields.Number) and serialize is fields.Number._serialize
             and type(field)._format_num is fields.Number._format_num
             and field.num_type is int and not field.as_string):
-        return frozenset({int, type(None)})  # int(value); a bool (an int subtype) is called
+        return frozenset({int, NoneType})  # int(value); a bool (an int subtype) is called
+    if serialize in _NONE_TO_NONE:
+        return frozenset({NoneType})
     return frozenset()
+
+
+# `_serialize` methods that answer None with None before anything else, whatever the
+# field's options: a task's unset times, progress and the like need no call.
+_NONE_TO_NONE = frozenset({fields.Number._serialize, fields.Enum._serialize,
+                           fields.List._serialize, fields.Nested._serialize,
+                           fields.Mapping._serialize, fields.UUID._serialize,
+                           Timestamp._serialize})
 
 
 def _converter(field: fields.Field, attr_name: str) -> Convert:
