@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.skipif(postgres_unavailable() is not None,
 FLASK = Path(sys.executable).parent / "flask"
 EVERY_MIGRATION = [(1, "initial"), (2, "idempotency_keys"), (3, "priority_and_delay"),
                    (4, "task_row_claims"), (5, "controls"), (6, "dependencies"),
-                   (7, "archive"), (8, "bounded_claims")]
+                   (7, "archive"), (8, "bounded_claims"), (9, "quiet_tallies")]
 
 UNDO_0004 = """
 DROP TABLE td_task_counts, td_batch_counts;
@@ -56,6 +57,7 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
         tasks = [api.task(project["id"], instructions=f"task {i}")["id"] for i in range(5)]
         close_app(app)
         with psycopg.connect(url, autocommit=True) as connection:  # the schema of before
+            connection.execute(undo_0009())
             connection.execute("DROP TABLE td_schema_migrations")
             connection.execute("DROP TABLE td_idempotency_keys")
             connection.execute("ALTER TABLE td_tasks DROP COLUMN priority, "
@@ -75,7 +77,8 @@ def test_a_database_from_before_migrations_upgrades_with_nothing_lost(tmp_path: 
                                         "applied 0003_priority_and_delay",
                                         "applied 0004_task_row_claims", "applied 0005_controls",
                                         "applied 0006_dependencies", "applied 0007_archive",
-                                        "applied 0008_bounded_claims"]
+                                        "applied 0008_bounded_claims",
+                                        "applied 0009_quiet_tallies"]
         assert ledger(url) == EVERY_MIGRATION
         assert finished(run_migrate(url)).strip() == "the database schema is up to date"
 
@@ -239,5 +242,87 @@ def test_0008_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
                        for i in range(3)]
             # The limited type is at its limit: its queued task waits; the others go.
             assert [t and t["id"] for t in claimed] == [queued[1], queued[2], None]
+        finally:
+            close_app(app)
+
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "taskdriver" / "storage" / "sql" / "migrations"
+
+
+def undo_0009() -> str:
+    """Back to 0008's counting: its statement trigger for updates, with the tally function
+    as 0004 wrote it (taken from that migration's own text)."""
+    tally = re.search(r"CREATE FUNCTION td_tally_tasks\(\).*?END \$\$;",
+                      (MIGRATIONS / "0004_task_row_claims.sql").read_text(), re.S)
+    assert tally is not None
+    return f"""
+DROP TRIGGER td_tasks_tally_move ON td_tasks;
+DROP FUNCTION td_tally_move();
+{tally.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")}
+CREATE TRIGGER td_tasks_tally_update AFTER UPDATE ON td_tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION td_tally_tasks();
+DELETE FROM td_schema_migrations WHERE version = 9;
+"""
+
+
+def counted(api: Api, url: str, project_id: str) -> None:
+    """The kept counts (project stats, each batch) equal the tasks counted row by row."""
+    with psycopg.connect(url) as connection:
+        by_status = dict(connection.execute(
+            "SELECT status, count(*) FROM td_tasks WHERE project_id = %s GROUP BY status",
+            (project_id,)).fetchall())
+        by_batch = connection.execute(
+            "SELECT batch_id, status, count(*) FROM td_tasks WHERE project_id = %s"
+            " AND batch_id IS NOT NULL GROUP BY batch_id, status", (project_id,)).fetchall()
+    stats = api.get(f"/api/projects/{project_id}/stats").get_json()["data"]["project"]["stats"]
+    assert stats["totalTasks"] == sum(by_status.values())
+    for status in ("queued", "running", "completed", "failed", "waiting"):
+        assert stats[f"{status}Tasks"] == by_status.get(status, 0), (status, stats)
+    for batch_id in {row[0] for row in by_batch}:
+        batch = api.get(f"/api/projects/{project_id}/batches/{batch_id}").get_json()["data"]
+        for _, status, count in (row for row in by_batch if row[0] == batch_id):
+            assert batch[status] == count, (batch_id, status, batch)
+
+
+def test_0009_upgrades_a_database_counting_with_0008s_triggers(tmp_path: Path) -> None:
+    """Tasks of every status, counted by 0008's statement trigger; after 0009 every move
+    (a claim, an outcome, a retry, a lease extended, a cancel, a batch change) keeps the
+    project's and each batch's counts equal to the rows."""
+    with postgres_schema() as url:
+        with psycopg.connect(url, autocommit=True) as connection:
+            app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)
+            connection.execute(undo_0009())
+        api = Api(app.test_client())
+        project = api.project("counted", config={"defaultMaxRetries": 1})["id"]
+        api.post(f"/api/projects/{project}/tasks/bulk",
+                 {"tasks": [{"instructions": f"t{i}"} for i in range(8)], "batchId": "b1"})
+        first = api.task(project, instructions="first", batchId="b2")["id"]
+        api.task(project, instructions="later", dependsOn=[first])  # waiting
+        for agent, outcome, body in (("a0", "complete", {}), ("a1", "fail", {"error": "x"}),
+                                     ("a2", "fail", {"error": "x", "canRetry": False})):
+            task = api.next_task(agent, project).get_json()["data"]["task"]
+            assert api.post(f"/api/tasks/{task['id']}/{outcome}",
+                            {"agentName": agent, **body}).status_code == 200
+        api.next_task("a3", project)  # running
+        counted(api, url, project)
+        close_app(app)
+
+        app = make_app(tmp_path / "data", TASKDRIVER_STORAGE_URL=url)  # migrates at start
+        try:
+            assert ledger(url) == EVERY_MIGRATION
+            api = Api(app.test_client())
+            leased = api.next_task("a4", project).get_json()["data"]["task"]
+            assert api.post(f"/api/tasks/{leased['id']}/extend-lease",
+                            {"agentName": "a4", "extensionMinutes": 5}).status_code == 200
+            counted(api, url, project)
+            for agent in ("a4", "a5"):
+                task = api.next_task(agent, project).get_json()["data"]["task"]
+                assert api.post(f"/api/tasks/{task['id']}/complete",
+                                {"agentName": agent}).status_code == 200
+            assert api.post(f"/api/projects/{project}/tasks/cancel",
+                            {"batchId": "b1"}).status_code == 200
+            assert api.put(f"/api/tasks/{first}", {"batchId": "b3"}).status_code == 200
+            counted(api, url, project)
         finally:
             close_app(app)
