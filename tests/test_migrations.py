@@ -246,7 +246,7 @@ def test_0008_upgrades_a_database_holding_tasks_in_every_state(tmp_path: Path) -
             close_app(app)
 
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "taskdriver" / "storage" / "sql" / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "taskdriver/storage/sql/migrations"
 
 
 def undo_0009() -> str:
