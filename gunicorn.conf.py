@@ -99,23 +99,50 @@ def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
 
 
 def post_worker_init(worker):
-    """On SIGTERM, answer every waiting long poll (no task) before gunicorn's graceful stop
-    waits for in-flight requests: a poll left waiting would outlast `graceful_timeout` and
-    be cut off instead of answered."""
+    """The worker's signals, once gunicorn's own handlers are in place.
+
+    SIGTERM stops gracefully (in-flight requests finish); SIGINT and SIGQUIT (Ctrl-C in a
+    terminal, which reaches the whole process group, and the master's own SIGQUIT to each
+    worker right after) quit at once. Both first answer every waiting long poll (no task):
+    a poll left waiting would outlast `graceful_timeout` and be cut off instead.
+
+    A quit happens once, and without gunicorn's threaded worker's own quit handler, which
+    shuts the thread pool down from inside the signal handler: when the signal landed while
+    the main thread was handing a request to that pool (or handling the first signal), the
+    shutdown waited for a lock the interrupted code held, and the worker hung until the
+    master killed it 30 s later ("Worker (pid:…) was sent SIGKILL! Perhaps out of
+    memory?"), one Ctrl-C in three (`tests/test_live_ops.py`). The base worker's quit ends
+    the process the same way, leaving the pool's threads to finish as the process exits.
+    """
     import signal
+
+    from gunicorn.workers.base import Worker
 
     from taskdriver.extension import EXTENSION
 
     services = getattr(worker.wsgi, "extensions", {}).get(EXTENSION)
-    if services is None:  # another app under this configuration (the bench's floor)
-        return
+
+    def answer_waiting_polls():
+        if services is not None:  # None: another app under this configuration (a floor)
+            services.driver.waits.close()
+
     graceful_stop = signal.getsignal(signal.SIGTERM)
 
     def stop(signum, frame):
-        services.driver.waits.close()
+        answer_waiting_polls()
         graceful_stop(signum, frame)
 
+    quitting = []
+
+    def quit_once(signum, frame):
+        if not quitting:
+            quitting.append(signum)
+            answer_waiting_polls()
+            Worker.handle_quit(worker, signum, frame)
+
     signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, quit_once)
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
