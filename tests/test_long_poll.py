@@ -3,7 +3,6 @@ while it waits, and never blocks other requests."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -113,9 +112,9 @@ def test_twenty_waiting_agents_cost_under_five_percent_of_a_core(tmp_path: Path)
         with ThreadPoolExecutor(20) as pool:
             polls = [pool.submit(long_poll, server, project["id"], f"w{i}", 25)
                      for i in range(20)]
-            time.sleep(3)  # all waiting
+            time.sleep(2)  # all waiting
             before, started = server_cpu_seconds(server), time.monotonic()
-            time.sleep(10)
+            time.sleep(6)
             used = (server_cpu_seconds(server) - before) / (time.monotonic() - started)
             operator(server, "POST", f"/api/projects/{project['id']}/tasks/bulk",
                      json={"tasks": [{"instructions": "go"}] * 20})
@@ -127,9 +126,8 @@ def test_twenty_waiting_agents_cost_under_five_percent_of_a_core(tmp_path: Path)
 def test_health_and_reads_answer_while_twelve_polls_wait(tmp_path: Path) -> None:
     with hosts(tmp_path, "file") as (server,):
         project = operator(server, "POST", "/api/projects", json={"name": "busy"})["data"]
-        stop = threading.Event()
-        with ThreadPoolExecutor(12) as pool:
-            polls = [pool.submit(long_poll, server, project["id"], f"w{i}", 15)
+        with ThreadPoolExecutor(12) as pool:  # polls outlast the reads below
+            polls = [pool.submit(long_poll, server, project["id"], f"w{i}", 8)
                      for i in range(12)]
             time.sleep(2)
             for _ in range(10):
@@ -138,7 +136,6 @@ def test_health_and_reads_answer_while_twelve_polls_wait(tmp_path: Path) -> None
                     response = requests.get(f"{server.url}{path}", headers=HEADERS, timeout=30)
                     assert response.status_code == 200
                     assert time.monotonic() - started < 1.0, path
-            stop.set()
             for poll in polls:
                 poll.result(timeout=60)
 
