@@ -26,11 +26,6 @@ _TASK_COLUMNS = ("id", "seq", "status", "type_id", "batch_id", "assigned_to", "d
                  "assigned_at", "completed_at", "lease_expires_at", "updated_at", "priority",
                  "run_after")
 
-# Rows a `put_tasks` statement updates: the count triggers join a statement's old and new
-# rows (migration 0004), which grows with the square of the rows (1.6 s for 3,000 at once);
-# chunks of 500 keep releasing 10,000 dependents (one transaction) near 3 s in all.
-PUT_TASKS_CHUNK = 500
-
 
 def _columns(task: Task) -> dict[str, Any]:
     values = {name: getattr(task, name) for name in _TASK_COLUMNS}
@@ -103,13 +98,14 @@ class PostgresProjectTx(Section, PostgresArchive, ProjectTx):
 
     def put_tasks(self, tasks: Sequence[Task]) -> None:
         self._check_write()
-        for start in range(0, len(tasks), PUT_TASKS_CHUNK):
-            chunk = tasks[start:start + PUT_TASKS_CHUNK]
-            rows = [_columns(task) for task in chunk]
-            columns = {name: [row[name] for row in rows] for name in _TASK_COLUMNS
-                       if name not in ("seq", "type_id")}  # fixed at creation
-            self._run("put_tasks", **columns, project_id=self.project_id,
-                      data=[json_text(task) for task in chunk])
+        # One statement however many: since migration 0009 a row trigger counts each
+        # task's move (the statement trigger it replaced joined the rows, growing with
+        # their square, which needed the tasks sent 500 at a time).
+        rows = [_columns(task) for task in tasks]
+        columns = {name: [row[name] for row in rows] for name in _TASK_COLUMNS
+                   if name not in ("seq", "type_id")}  # fixed at creation
+        self._run("put_tasks", **columns, project_id=self.project_id,
+                  data=[json_text(task) for task in tasks])
         if any(task.status is TaskStatus.QUEUED for task in tasks):
             self._notify_work()
 
