@@ -48,22 +48,17 @@ def new_id_within(project_id: str) -> str:
     return new_ids_within(project_id, 1)[0]
 
 
-# The hex digit that starts a UUID's fourth group, its variant bits set (10xx: RFC 4122).
-_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
 def new_ids_within(project_id: str, count: int) -> list[str]:
     """`count` ids as `new_id_within` describes, from one read of the OS's random source.
 
-    A bulk create needs 1,000 at once: `uuid.uuid4()` per id (a read of the source and a
-    `UUID` object each, then its text) took 3.8 ms of the request, this 0.7 ms. The text
-    is the same as `str(uuid.UUID(...))` of a version 4 UUID: lowercase hex in 8-4-4-4-12
-    groups, version digit 4, variant 10xx.
+    A bulk create needs 1,000 at once: `uuid.uuid4()` per id reads the source each time
+    (3.8 ms of the request); one read cut into 16-byte slices, each made a version 4 UUID
+    by `uuid.UUID` (which sets the version and variant bits), costs a fraction of that.
     """
     prefix = project_id[:OWNER_PREFIX_LENGTH]
-    digits = os.urandom(16 * count).hex()
-    return [f"{prefix}-{d[8:12]}-4{d[13:16]}-{_VARIANT_DIGIT[d[16]]}{d[17:20]}-{d[20:32]}"
-            for d in (digits[start:start + 32] for start in range(0, 32 * count, 32))]
+    random = os.urandom(16 * count)
+    return [prefix + str(uuid.UUID(bytes=random[start:start + 16], version=4))[
+        OWNER_PREFIX_LENGTH:] for start in range(0, 16 * count, 16)]
 
 
 def owner_prefix(record_id: str) -> str:
